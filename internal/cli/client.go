@@ -1,0 +1,78 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/smithy-go"
+)
+
+// awsConfig builds the SDK configuration for the server the flags name.
+func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
+	creds, err := g.credentialsProvider(ctx)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return aws.Config{
+		Region:       g.region,
+		Credentials:  creds,
+		BaseEndpoint: aws.String(g.endpoint),
+		// A local server either answers or is down; retrying only delays the error.
+		RetryMaxAttempts: 1,
+	}, nil
+}
+
+// credentialsProvider prefers the standard AWS environment variables, then the
+// credentials file the server wrote.
+func (g *globals) credentialsProvider(ctx context.Context) (aws.CredentialsProvider, error) {
+	if id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		return credentials.NewStaticCredentialsProvider(id, secret, os.Getenv("AWS_SESSION_TOKEN")), nil
+	}
+	if _, err := os.Stat(g.credentials); err != nil {
+		return nil, fmt.Errorf("reading credentials: %w (start 'gantry server' first, run as the user that can read it, or pass --credentials FILE)", err)
+	}
+	shared, err := config.LoadSharedConfigProfile(ctx, "default", func(o *config.LoadSharedConfigOptions) {
+		o.CredentialsFiles = []string{g.credentials}
+		o.ConfigFiles = []string{}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading credentials from %s: %w", g.credentials, err)
+	}
+	return credentials.StaticCredentialsProvider{Value: shared.Credentials}, nil
+}
+
+func (g *globals) ecsClient(ctx context.Context) (*ecs.Client, error) {
+	cfg, err := g.awsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ecs.NewFromConfig(cfg), nil
+}
+
+// describeError turns SDK errors into one line that says what failed and what to do.
+func describeError(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		msg := apiErr.ErrorCode() + ": " + apiErr.ErrorMessage()
+		switch apiErr.ErrorCode() {
+		case "UnrecognizedClientException", "InvalidSignatureException":
+			msg += " (the credentials do not match this server; check --credentials and --endpoint)"
+		case "ClusterNotFoundException":
+			msg += " (list clusters with 'gantry cluster ls')"
+		}
+		return msg
+	}
+	var netErr *net.OpError
+	if errors.As(err, &netErr) && strings.Contains(err.Error(), "connection refused") {
+		return fmt.Sprintf("cannot reach the server (%v); is 'gantry server' running? Point at it with --endpoint or GANTRY_ENDPOINT", netErr)
+	}
+	return err.Error()
+}

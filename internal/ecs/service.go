@@ -1,0 +1,90 @@
+package ecs
+
+import (
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"gantry/internal/awsapi"
+	"gantry/internal/store"
+)
+
+// targetPrefix is the X-Amz-Target prefix of ECS actions.
+const targetPrefix = "AmazonEC2ContainerServiceV20141113"
+
+// Principals tells who owns an access key (package iam provides it).
+type Principals interface {
+	PrincipalFor(accessKeyID string) string
+}
+
+// Config holds what ECS needs to know about its surroundings.
+type Config struct {
+	Region  string
+	Account string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service handles ECS actions against the store.
+type Service struct {
+	cfg        Config
+	store      *store.Store
+	principals Principals
+	// familyLocks serialise registrations within one family on this server so that
+	// concurrent registrations queue instead of failing their compare-and-swap; the
+	// store's transaction still guards against other servers.
+	familyLocks [64]sync.Mutex
+}
+
+// New returns the ECS service.
+func New(cfg Config, st *store.Store, principals Principals) *Service {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{cfg: cfg, store: st, principals: principals}
+}
+
+// API lists the ECS actions for the JSON dispatcher.
+func (s *Service) API() *awsapi.Service {
+	return &awsapi.Service{
+		TargetPrefix: targetPrefix,
+		SigningName:  "ecs",
+		Actions: map[string]awsapi.Action{
+			"CreateCluster":              awsapi.Handle(s.createCluster),
+			"DescribeClusters":           awsapi.Handle(s.describeClusters),
+			"ListClusters":               awsapi.Handle(s.listClusters),
+			"UpdateCluster":              awsapi.Handle(s.updateCluster),
+			"UpdateClusterSettings":      awsapi.Handle(s.updateClusterSettings),
+			"DeleteCluster":              awsapi.Handle(s.deleteCluster),
+			"RegisterTaskDefinition":     awsapi.Handle(s.registerTaskDefinition),
+			"DescribeTaskDefinition":     awsapi.Handle(s.describeTaskDefinition),
+			"ListTaskDefinitions":        awsapi.Handle(s.listTaskDefinitions),
+			"ListTaskDefinitionFamilies": awsapi.Handle(s.listTaskDefinitionFamilies),
+			"DeregisterTaskDefinition":   awsapi.Handle(s.deregisterTaskDefinition),
+			"DeleteTaskDefinitions":      awsapi.Handle(s.deleteTaskDefinitions),
+			"TagResource":                awsapi.Handle(s.tagResource),
+			"UntagResource":              awsapi.Handle(s.untagResource),
+			"ListTagsForResource":        awsapi.Handle(s.listTagsForResource),
+		},
+	}
+}
+
+func (s *Service) arn(resource string) string {
+	return awsapi.ARN{Partition: "aws", Service: "ecs", Region: s.cfg.Region, Account: s.cfg.Account, Resource: resource}.String()
+}
+
+func (s *Service) lockFamily(family string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(family))
+	m := &s.familyLocks[h.Sum32()%uint32(len(s.familyLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *Service) now() Timestamp { return NewTimestamp(s.cfg.Now()) }
+
+// caller is the ARN of the principal making the request.
+func (s *Service) caller(req *awsapi.Request) string {
+	return s.principals.PrincipalFor(req.AccessKeyID)
+}
+

@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"gantry/internal/awsapi"
+	"gantry/internal/ecs"
+	"gantry/internal/iam"
+	"gantry/internal/store"
+)
+
+// Config is what `gantry server` is started with.
+type Config struct {
+	Listen  string
+	DataDir string
+	Region  string
+	Account string
+}
+
+// Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
+// It prints where it listens and how to reach it on out.
+func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
+	if err := selfCheck(cfg); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w (is another gantry server running? choose another address with --listen)", cfg.Listen, err)
+	}
+	defer ln.Close()
+
+	st, err := store.Open(ctx, store.Config{Dir: filepath.Join(cfg.DataDir, "etcd")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys, root, err := iam.Open(ctx, st, cfg.Account)
+	if err != nil {
+		return err
+	}
+	credsPath := filepath.Join(cfg.DataDir, "credentials")
+	if err := writeCredentials(credsPath, root); err != nil {
+		return err
+	}
+	ecsService := ecs.New(ecs.Config{Region: cfg.Region, Account: cfg.Account}, st, keys)
+	if err := ecsService.EnsureDefaultCluster(ctx); err != nil {
+		return fmt.Errorf("creating the default cluster: %w", err)
+	}
+
+	var ready atomic.Bool
+	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
+	api := awsapi.NewJSONServer(verifier, log, ecsService.API())
+	srv := &http.Server{
+		Handler:           routes(api, &ready),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	ready.Store(true)
+	printBanner(out, cfg, ln.Addr().String(), credsPath)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serving on %s: %w", cfg.Listen, err)
+	case <-ctx.Done():
+	}
+	ready.Store(false)
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutting down the listener: %w", err)
+	}
+	return nil
+}
+
+// routes puts every API on the one listener.
+func routes(api *awsapi.JSONServer, ready *atomic.Bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("POST /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if !api.Accepts(r) {
+			http.Error(w, "missing X-Amz-Target: Gantry serves AWS JSON 1.1 APIs on POST /", http.StatusBadRequest)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+func printBanner(out io.Writer, cfg Config, addr, credsPath string) {
+	url := "http://" + addr
+	fmt.Fprintf(out, "gantry server: listening on %s (data in %s)\n", url, cfg.DataDir)
+	fmt.Fprintf(out, "credentials: %s  (AWS_SHARED_CREDENTIALS_FILE=%s aws --endpoint-url %s --region %s ecs list-clusters)\n",
+		credsPath, credsPath, url, cfg.Region)
+}
