@@ -67,8 +67,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	ready.Store(true)
 	printBanner(out, cfg, ln.Addr().String(), credsPath)
+	ready.Store(true)
 
 	select {
 	case err := <-serveErr:

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ type server struct {
 	dataDir  string
 	addr     string
 	cmd      *exec.Cmd
-	output   *bytes.Buffer
+	output   *syncBuffer
 	Endpoint string
 	KeyID    string
 	Secret   string
@@ -60,7 +61,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), output: &bytes.Buffer{}}
+	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), output: &syncBuffer{}}
 	s.Endpoint = "http://" + s.addr
 	s.start()
 	return s
@@ -170,12 +171,46 @@ func (s *server) gantry(args ...string) string {
 
 func (s *server) gantryResult(args ...string) (string, string, error) {
 	cmd := exec.Command(gantryBin, args...)
-	cmd.Env = append(os.Environ(), "GANTRY_ENDPOINT="+s.Endpoint, "GANTRY_CREDENTIALS="+s.credentialsPath(),
-		"AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY=")
+	cmd.Env = envWithout("AWS_", "GANTRY_ENDPOINT="+s.Endpoint, "GANTRY_CREDENTIALS="+s.credentialsPath())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	return stdout.String(), stderr.String(), err
+}
+
+// envWithout is this process's environment without variables starting with prefix, plus extra.
+func envWithout(prefix string, extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 func freeAddr(t *testing.T) string {
