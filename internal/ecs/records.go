@@ -21,7 +21,6 @@ const (
 // maxCASRetries bounds read-modify-write retries when other writers keep winning.
 const maxCASRetries = 20
 
-
 // getRecord reads and decodes the JSON record at key; store.ErrNotFound if absent.
 func getRecord[T any](ctx context.Context, st *store.Store, key string) (*T, int64, error) {
 	kv, err := st.Get(ctx, key)

@@ -87,4 +87,3 @@ func (s *Service) now() Timestamp { return NewTimestamp(s.cfg.Now()) }
 func (s *Service) caller(req *awsapi.Request) string {
 	return s.principals.PrincipalFor(req.AccessKeyID)
 }
-

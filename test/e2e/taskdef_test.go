@@ -100,7 +100,7 @@ func TestTaskDefinitionRevisionsAndListing(t *testing.T) {
 	client := srv.ecs()
 	register := func(family string) string {
 		out, err := client.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
-			Family: aws.String(family),
+			Family:               aws.String(family),
 			ContainerDefinitions: []types.ContainerDefinition{{Name: aws.String("c"), Image: aws.String("busybox"), Memory: aws.Int32(16)}},
 		})
 		if err != nil {
