@@ -36,9 +36,14 @@ type Write struct {
 	Expect int64
 }
 
+// Reads are serializable: served from this member's applied state without a round of
+// consensus. The store has exactly one member and etcd acknowledges a write only once it
+// is applied, so every read still sees every acknowledged write; a multi-member store
+// must switch these to linearizable reads.
+
 // Get returns the value at key, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (KV, error) {
-	resp, err := s.kv.Get(ctx, key)
+	resp, err := s.kv.Get(ctx, key, clientv3.WithSerializable())
 	if err != nil {
 		return KV{}, fmt.Errorf("reading %s: %w", key, err)
 	}
@@ -53,7 +58,7 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 func (s *Store) GetMany(ctx context.Context, keys []string) (map[string]KV, error) {
 	ops := make([]clientv3.Op, len(keys))
 	for i, k := range keys {
-		ops[i] = clientv3.OpGet(k)
+		ops[i] = clientv3.OpGet(k, clientv3.WithSerializable())
 	}
 	resp, err := s.kv.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
@@ -79,7 +84,7 @@ func (s *Store) List(ctx context.Context, prefix, from string, limit int, desc b
 	case from != "":
 		start = from + "\x00"
 	}
-	opts := []clientv3.OpOption{clientv3.WithRange(end)}
+	opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithSerializable()}
 	if desc {
 		opts = append(opts, clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
 	}

@@ -1,0 +1,14 @@
+# Conveniences; the README's commands are scripts/up.sh and scripts/test.sh.
+.PHONY: build up test bench
+
+build:
+	go build -o bin/gantry ./cmd/gantry
+
+up:
+	./scripts/up.sh
+
+test:
+	./scripts/test.sh
+
+bench:
+	go run ./bench/api
