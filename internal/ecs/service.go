@@ -81,7 +81,7 @@ func (s *Service) lockFamily(family string) func() {
 	return m.Unlock
 }
 
-func (s *Service) now() Timestamp { return NewTimestamp(s.cfg.Now()) }
+func (s *Service) now() awsapi.Timestamp { return awsapi.NewTimestamp(s.cfg.Now()) }
 
 // caller is the ARN of the principal making the request.
 func (s *Service) caller(req *awsapi.Request) string {
