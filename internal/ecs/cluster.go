@@ -73,23 +73,26 @@ func (s *Service) createCluster(ctx context.Context, _ *awsapi.Request, in *crea
 // is ACTIVE returns it unchanged; an INACTIVE (deleted) one is replaced.
 func (s *Service) putCluster(ctx context.Context, c *Cluster) (*Cluster, error) {
 	key := clustersPrefix + c.ClusterName
-	for range maxCASRetries {
+	stored := c
+	err := retryOnConflict(ctx, func() error {
 		old, rev, err := getRecord[Cluster](ctx, s.store, key)
 		switch {
 		case err == nil && old.Status == statusActive:
-			return old, nil
+			stored = old
+			return nil
 		case err != nil && !errors.Is(err, store.ErrNotFound):
-			return nil, err
+			return err
 		}
 		w, err := putRecord(key, c, rev)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := s.store.Commit(ctx, w); !errors.Is(err, store.ErrConflict) {
-			return c, err
-		}
+		return s.store.Commit(ctx, w)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, awsapi.ClientError("ClientException", "cluster %s is being changed concurrently; retry", c.ClusterName)
+	return stored, nil
 }
 
 // EnsureDefaultCluster creates the default cluster if it has never existed, so calls that

@@ -5,6 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"gantry/internal/awsapi"
 
 	"gantry/internal/store"
 )
@@ -19,7 +23,30 @@ const (
 )
 
 // maxCASRetries bounds read-modify-write retries when other writers keep winning.
-const maxCASRetries = 20
+const maxCASRetries = 50
+
+// errBusy is returned when a record kept changing under every retry. It is a
+// ThrottlingException because the SDKs retry those on their own.
+var errBusy = awsapi.ClientError("ThrottlingException", "the resource is being changed by many requests at once; retry shortly")
+
+// retryOnConflict runs attempt until it does not return store.ErrConflict. Between tries it
+// waits a random, growing moment, so that a writer that keeps losing the race to a faster
+// one (say, another server looping on the same record) gets its turn.
+func retryOnConflict(ctx context.Context, attempt func() error) error {
+	for try := range maxCASRetries {
+		err := attempt()
+		if !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+		backoff := time.Duration(rand.Int64N(int64(try+1) * int64(100*time.Microsecond)))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return errBusy
+}
 
 // getRecord reads and decodes the JSON record at key; store.ErrNotFound if absent.
 func getRecord[T any](ctx context.Context, st *store.Store, key string) (*T, int64, error) {
@@ -37,24 +64,26 @@ func getRecord[T any](ctx context.Context, st *store.Store, key string) (*T, int
 // updateRecord applies mutate to the record at key and stores it, retrying when another
 // writer changed it in between. mutate must be safe to run more than once.
 func updateRecord[T any](ctx context.Context, st *store.Store, key string, mutate func(*T) error) (*T, error) {
-	for range maxCASRetries {
-		v, rev, err := getRecord[T](ctx, st, key)
-		if err != nil {
-			return nil, err
+	var v *T
+	err := retryOnConflict(ctx, func() error {
+		var rev int64
+		var err error
+		if v, rev, err = getRecord[T](ctx, st, key); err != nil {
+			return err
 		}
 		if err := mutate(v); err != nil {
-			return nil, err
+			return err
 		}
-		val, err := json.Marshal(v)
+		w, err := putRecord(key, v, rev)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = st.Commit(ctx, store.Write{Key: key, Value: val, Expect: rev})
-		if !errors.Is(err, store.ErrConflict) {
-			return v, err
-		}
+		return st.Commit(ctx, w)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("updating %s: too many concurrent changes", key)
+	return v, nil
 }
 
 // putRecord writes v at key if the key still has revision expect (0: must not exist).

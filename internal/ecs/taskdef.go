@@ -52,16 +52,10 @@ func (s *Service) registerTaskDefinition(ctx context.Context, req *awsapi.Reques
 	rec := &taskDefRecord{TaskDefinition: td, Tags: orEmpty(in.Tags)}
 
 	defer s.lockFamily(td.Family)()
-	for range maxCASRetries {
-		err := s.commitRevision(ctx, rec)
-		if err == nil {
-			return &taskDefOutput{TaskDefinition: td, Tags: rec.Tags}, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return nil, err
-		}
+	if err := retryOnConflict(ctx, func() error { return s.commitRevision(ctx, rec) }); err != nil {
+		return nil, err
 	}
-	return nil, awsapi.ClientError("ClientException", "family %s is being registered concurrently from elsewhere; retry", td.Family)
+	return &taskDefOutput{TaskDefinition: td, Tags: rec.Tags}, nil
 }
 
 // commitRevision numbers rec as its family's next revision and stores both atomically.
@@ -271,13 +265,16 @@ func (s *Service) deregisterTaskDefinition(ctx context.Context, _ *awsapi.Reques
 		return nil, awsapi.ClientError("ClientException", "taskDefinition: give a revision (family:revision or a full ARN); %q names a whole family", in.TaskDefinition)
 	}
 	defer s.lockFamily(family)()
-	for range maxCASRetries {
-		td, err := s.deactivate(ctx, family, revision)
-		if !errors.Is(err, store.ErrConflict) {
-			return &taskDefOutput{TaskDefinition: td}, err
-		}
+	var td *TaskDefinition
+	err = retryOnConflict(ctx, func() error {
+		var err error
+		td, err = s.deactivate(ctx, family, revision)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, awsapi.ClientError("ClientException", "family %s is being changed concurrently; retry", family)
+	return &taskDefOutput{TaskDefinition: td}, nil
 }
 
 // deactivate marks an ACTIVE revision INACTIVE and updates its family's count atomically.
