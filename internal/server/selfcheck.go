@@ -2,6 +2,9 @@ package server
 
 import (
 	"fmt"
+	"net"
+	"regexp"
+	"strings"
 	"os"
 	"path/filepath"
 )
@@ -9,6 +12,9 @@ import (
 // selfCheck verifies what the server depends on before starting anything, and fails with
 // one line that says what is wrong and how to fix it.
 func selfCheck(cfg Config) error {
+	if err := checkConfig(cfg); err != nil {
+		return err
+	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		return fmt.Errorf("self-check: data dir %s is not usable: %w (choose another with --data-dir, or run as root)", cfg.DataDir, err)
 	}
@@ -34,3 +40,19 @@ func checkDataDir(dir string) error {
 	}
 	return os.Remove(probe)
 }
+
+// checkConfig refuses flag values that would make ARNs or signatures AWS clients reject.
+func checkConfig(cfg Config) error {
+	if len(cfg.Account) != 12 || strings.Trim(cfg.Account, "0123456789") != "" {
+		return fmt.Errorf("--account %q: an account id is 12 digits, e.g. 000000000000", cfg.Account)
+	}
+	if !regionPattern.MatchString(cfg.Region) {
+		return fmt.Errorf("--region %q: use a region name such as us-east-1 (lower-case letters, digits and hyphens)", cfg.Region)
+	}
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want HOST:PORT, e.g. 127.0.0.1:8700", cfg.Listen)
+	}
+	return nil
+}
+
+var regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z0-9]+)+-[0-9]+$`)
