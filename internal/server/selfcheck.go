@@ -3,10 +3,10 @@ package server
 import (
 	"fmt"
 	"net"
-	"regexp"
-	"strings"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 )
 
 // selfCheck verifies what the server depends on before starting anything, and fails with
