@@ -210,7 +210,7 @@ func (s *Service) listClusters(ctx context.Context, _ *awsapi.Request, in *listC
 		return nil, err
 	}
 	out := &listClustersOutput{ClusterArns: []string{}}
-	last, err := s.scan(ctx, clustersPrefix, after, limit, false, func(kv store.KV) (bool, error) {
+	next, err := s.scan(ctx, clustersPrefix, after, limit, false, func(kv store.KV) (bool, error) {
 		c, err := decodeCluster(kv)
 		if err != nil || c.Status == statusInactive {
 			return false, err
@@ -218,9 +218,7 @@ func (s *Service) listClusters(ctx context.Context, _ *awsapi.Request, in *listC
 		out.ClusterArns = append(out.ClusterArns, c.ClusterArn)
 		return true, nil
 	})
-	if last != "" {
-		out.NextToken = awsapi.NextToken(last)
-	}
+	out.NextToken = next
 	return out, err
 }
 

@@ -105,8 +105,8 @@ func decodeRecord[T any](kv store.KV) (*T, error) {
 }
 
 // scan visits records under prefix in key order (reversed with desc), resuming from the
-// key `from`, until visit has accepted limit of them. It returns the key to resume from
-// when more may remain, else "".
+// key `from`, until visit has accepted limit of them. It returns the nextToken that
+// resumes the listing when more may remain, else "".
 func (s *Service) scan(ctx context.Context, prefix, from string, limit int, desc bool, visit func(store.KV) (bool, error)) (string, error) {
 	accepted := 0
 	for {
@@ -124,7 +124,7 @@ func (s *Service) scan(ctx context.Context, prefix, from string, limit int, desc
 			}
 			if accepted == limit {
 				if i < len(page)-1 || more {
-					return kv.Key, nil
+					return awsapi.NextToken(kv.Key), nil
 				}
 				return "", nil
 			}

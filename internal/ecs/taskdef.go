@@ -201,7 +201,7 @@ func (s *Service) listTaskDefinitions(ctx context.Context, _ *awsapi.Request, in
 		return nil, err
 	}
 	out := &listTaskDefinitionsOutput{TaskDefinitionArns: []string{}}
-	last, err := s.scan(ctx, prefix, from, limit, order == "DESC", func(kv store.KV) (bool, error) {
+	next, err := s.scan(ctx, prefix, from, limit, order == "DESC", func(kv store.KV) (bool, error) {
 		rec, err := decodeRecord[taskDefRecord](kv)
 		if err != nil || rec.TaskDefinition.Status != status {
 			return false, err
@@ -209,9 +209,7 @@ func (s *Service) listTaskDefinitions(ctx context.Context, _ *awsapi.Request, in
 		out.TaskDefinitionArns = append(out.TaskDefinitionArns, rec.TaskDefinition.TaskDefinitionARN)
 		return true, nil
 	})
-	if last != "" {
-		out.NextToken = awsapi.NextToken(last)
-	}
+	out.NextToken = next
 	return out, err
 }
 
@@ -238,7 +236,7 @@ func (s *Service) listTaskDefinitionFamilies(ctx context.Context, _ *awsapi.Requ
 		return nil, err
 	}
 	out := &listTaskDefinitionFamiliesOutput{Families: []string{}}
-	last, err := s.scan(ctx, prefix, from, limit, false, func(kv store.KV) (bool, error) {
+	next, err := s.scan(ctx, prefix, from, limit, false, func(kv store.KV) (bool, error) {
 		fam, err := decodeRecord[familyRecord](kv)
 		if err != nil || status == tdActive && fam.Active == 0 || status == tdInactive && fam.Active > 0 {
 			return false, err
@@ -246,9 +244,7 @@ func (s *Service) listTaskDefinitionFamilies(ctx context.Context, _ *awsapi.Requ
 		out.Families = append(out.Families, strings.TrimPrefix(kv.Key, familiesPrefix))
 		return true, nil
 	})
-	if last != "" {
-		out.NextToken = awsapi.NextToken(last)
-	}
+	out.NextToken = next
 	return out, err
 }
 
