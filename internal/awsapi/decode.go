@@ -3,6 +3,7 @@ package awsapi
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"reflect"
 	"strconv"
@@ -26,8 +27,11 @@ func DecodeStrict(body []byte, v any) error {
 	if err := dec.Decode(&tree); err != nil {
 		return Serialization("request body is not valid JSON: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return Serialization("request body has data after the JSON value")
+	}
+	if tree == nil {
+		return Serialization("request body: expected an object, got null")
 	}
 	if err := checkShape(tree, reflect.TypeOf(v).Elem(), ""); err != nil {
 		return err
@@ -45,11 +49,11 @@ func checkShape(val any, t reflect.Type, path string) error {
 	if val == nil {
 		return nil // null is "absent" in AWS JSON
 	}
-	if reflect.PointerTo(t).Implements(unmarshalerType) {
-		return nil // the type validates itself
-	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return checkUnmarshaler(val, t, path)
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -101,6 +105,22 @@ func checkShape(val any, t reflect.Type, path string) error {
 		if _, ok := val.(json.Number); !ok {
 			return typeMismatch(path, "a number", val)
 		}
+	}
+	return nil
+}
+
+// checkUnmarshaler lets a type that decodes itself (such as Timestamp) judge the member,
+// so that its complaint can be reported with the member's path.
+func checkUnmarshaler(val any, t reflect.Type, path string) error {
+	raw, err := json.Marshal(val) // numbers stay json.Number, so they keep their digits
+	if err == nil {
+		err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(raw)
+	}
+	if err != nil {
+		if path == "" {
+			path = "request body"
+		}
+		return Serialization("%s: %v", path, err)
 	}
 	return nil
 }
