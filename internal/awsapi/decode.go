@@ -165,7 +165,9 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// fieldCache maps a struct type to its wire member names and their field indexes.
+// fieldCache maps a struct type to its wire member names and their field indexes. Like
+// encoding/json's own type cache it is process-wide: it only memoises what reflection
+// says about a type, which never changes.
 var fieldCache sync.Map
 
 func fieldsOf(t reflect.Type) map[string][]int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gantry/internal/awsapi"
@@ -181,7 +182,7 @@ func viewCluster(c *Cluster, include []string) *Cluster {
 // clusterStatistics reports task counts by launch type; every task runs on EC2-style
 // capacity in Gantry.
 func clusterStatistics(c *Cluster) []KeyValuePair {
-	stat := func(name string, n int32) KeyValuePair { return KeyValuePair{Name: name, Value: itoa(int(n))} }
+	stat := func(name string, n int32) KeyValuePair { return KeyValuePair{Name: name, Value: strconv.Itoa(int(n))} }
 	return []KeyValuePair{
 		stat("runningEC2TasksCount", c.RunningTasksCount),
 		stat("runningFargateTasksCount", 0),

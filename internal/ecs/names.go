@@ -1,7 +1,5 @@
 package ecs
 
-import "strconv"
-
 // validName reports whether s is 1 to 255 letters, digits, hyphens and underscores: the
 // rule ECS applies to cluster, family and container names.
 func validName(s string) bool {
@@ -23,5 +21,3 @@ func orEmpty[T any](s []T) []T {
 	}
 	return s
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
