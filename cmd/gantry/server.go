@@ -3,6 +3,7 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ credentials and writes them to DATA-DIR/credentials (AWS shared-credentials form
 SIGINT or SIGTERM shut it down cleanly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGC()
 			level := slog.LevelInfo
 			if debug {
 				level = slog.LevelDebug
@@ -35,4 +37,13 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringVar(&cfg.Account, "account", "000000000000", "12-digit account id in ARNs")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	return cmd
+}
+
+// tuneGC trades memory for CPU unless GOGC says otherwise: the server's live heap is small
+// (tens of MiB), yet under write load profiles showed a quarter of its CPU in the garbage
+// collector at the default of 100.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 }
