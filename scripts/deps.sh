@@ -3,7 +3,7 @@
 # toolchain of at least the version go.mod names. Safe to run again; it skips what is there.
 set -euo pipefail
 
-packages=(awscli ca-certificates curl git gcc make)
+packages=(awscli ca-certificates curl git gcc make skopeo)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,6 +3,7 @@ package iam
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
@@ -113,4 +114,16 @@ func newAccessKey(principal string) AccessKey {
 		Principal: principal,
 		Created:   time.Now().UTC(),
 	}
+}
+
+// Authenticate checks an access key id and secret sent as plain credentials (the
+// registry's basic auth) and returns the owner's ARN.
+func (d *Directory) Authenticate(id, secret string) (string, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	k, ok := d.keys[id]
+	if !ok || subtle.ConstantTimeCompare([]byte(k.Secret), []byte(secret)) != 1 {
+		return "", false
+	}
+	return k.Principal, true
 }

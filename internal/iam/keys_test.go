@@ -31,6 +31,12 @@ func TestRootKeyCreatedOnceAndReused(t *testing.T) {
 	if p := d.PrincipalFor(first.ID); p != "arn:aws:iam::123456789012:root" {
 		t.Fatalf("principal: %q", p)
 	}
+	if p, ok := d.Authenticate(first.ID, first.Secret); !ok || p != "arn:aws:iam::123456789012:root" {
+		t.Fatalf("Authenticate with the right secret: %q %v", p, ok)
+	}
+	if _, ok := d.Authenticate(first.ID, first.Secret+"x"); ok {
+		t.Fatal("Authenticate accepted a wrong secret")
+	}
 	st.Close()
 
 	st, err = store.Open(ctx, store.Config{Dir: dir})

@@ -15,6 +15,7 @@ import (
 	"gantry/internal/awsapi"
 	"gantry/internal/ecs"
 	"gantry/internal/iam"
+	"gantry/internal/registry"
 	"gantry/internal/store"
 )
 
@@ -56,11 +57,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("creating the default cluster: %w", err)
 	}
 
+	reg, err := openRegistry(ctx, cfg, st, keys, log)
+	if err != nil {
+		return err
+	}
+
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
 	api := awsapi.NewJSONServer(verifier, log, ecsService.API())
 	srv := &http.Server{
-		Handler:           routes(api, &ready),
+		Handler:           routes(api, reg, &ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -85,9 +91,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	return nil
 }
 
+// openRegistry opens the registry's blob store under the data dir, checks it can write
+// there, and clears upload sessions abandoned for a day.
+func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Directory, log *slog.Logger) (*registry.Registry, error) {
+	blobs, err := registry.NewFSBlobs(filepath.Join(cfg.DataDir, "registry"))
+	if err != nil {
+		return nil, err
+	}
+	if err := blobs.SelfCheck(); err != nil {
+		return nil, fmt.Errorf("self-check: registry storage: %w", err)
+	}
+	if n, err := blobs.PurgeUploads(time.Now().Add(-24 * time.Hour)); err != nil {
+		log.Warn("purging stale registry uploads", "err", err)
+	} else if n > 0 {
+		log.Info("purged stale registry uploads", "count", n)
+	}
+	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Log: log})
+}
+
 // routes puts every API on the one listener.
-func routes(api *awsapi.JSONServer, ready *atomic.Bool) http.Handler {
+func routes(api *awsapi.JSONServer, reg *registry.Registry, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/v2/", reg)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
