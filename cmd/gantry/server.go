@@ -35,6 +35,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringVar(&cfg.DataDir, "data-dir", "/var/lib/gantry", "where state and credentials are kept")
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region in ARNs and SigV4 scopes")
 	f.StringVar(&cfg.Account, "account", "000000000000", "12-digit account id in ARNs")
+	f.BoolVar(&cfg.NoCreateOnPush, "no-create-on-push", false, "refuse registry pushes to repositories not created first (aws ecr create-repository, gantry repo create)")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	return cmd
 }

@@ -58,8 +58,8 @@ func loadTokenKey(ctx context.Context, st *store.Store) ([]byte, error) {
 	}
 }
 
-func (t *tokens) mint(principal string) (string, time.Time) {
-	exp := t.now().Add(tokenTTL)
+func (t *tokens) mint(principal string, ttl time.Duration) (string, time.Time) {
+	exp := t.now().Add(ttl)
 	claims, _ := json.Marshal(tokenClaims{Subject: principal, Expires: exp.Unix()})
 	payload := base64.RawURLEncoding.EncodeToString(claims)
 	return payload + "." + t.sign(payload), exp
@@ -84,10 +84,29 @@ func (t *tokens) sign(payload string) string {
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
+// tokenUser is the basic-auth user name under which a token (ECR's
+// GetAuthorizationToken) is sent as the password, as `docker login -u AWS` does.
+const tokenUser = "AWS"
+
+// MintToken issues a registry token for principal, valid for ttl: a bearer token, and a
+// basic-auth password for user AWS. ECR's GetAuthorizationToken hands these out.
+func (r *Registry) MintToken(principal string, ttl time.Duration) (string, time.Time) {
+	return r.tokens.mint(principal, ttl)
+}
+
+// basicAuth checks basic credentials: an access key id and secret, or user AWS with a
+// token as the password.
+func (r *Registry) basicAuth(user, pass string) (string, bool) {
+	if user == tokenUser {
+		return r.tokens.verify(pass)
+	}
+	return r.auth.Authenticate(user, pass)
+}
+
 // authenticate returns the caller's principal from basic or bearer credentials.
 func (r *Registry) authenticate(req *http.Request) (string, bool) {
 	if user, pass, ok := req.BasicAuth(); ok {
-		return r.auth.Authenticate(user, pass)
+		return r.basicAuth(user, pass)
 	}
 	if token, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer "); ok {
 		return r.tokens.verify(token)
@@ -107,14 +126,14 @@ func (r *Registry) serveToken(w http.ResponseWriter, req *http.Request) {
 	user, pass, ok := req.BasicAuth()
 	principal, valid := "", false
 	if ok {
-		principal, valid = r.auth.Authenticate(user, pass)
+		principal, valid = r.basicAuth(user, pass)
 	}
 	if !valid {
 		w.Header().Set("WWW-Authenticate", `Basic realm="gantry"`)
 		writeAPIError(w, errUnauthorized("give an access key id and secret (or an authorization token) as basic credentials"))
 		return
 	}
-	token, exp := r.tokens.mint(principal)
+	token, exp := r.tokens.mint(principal, tokenTTL)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(map[string]any{
 		"token": token, "access_token": token,

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 )
 
@@ -70,4 +71,14 @@ func writeAPIError(w http.ResponseWriter, e *apiError) {
 	json.NewEncoder(w).Encode(struct {
 		Errors []entry `json:"errors"`
 	}{[]entry{{e.code, e.message, e.detail}}})
+}
+
+// ErrorCode returns the distribution-spec error code carried by err ("" if none), so
+// callers outside the HTTP path (ECR's PutImage) can translate registry refusals.
+func ErrorCode(err error) string {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return ""
 }

@@ -196,24 +196,52 @@ func (ix *index) referrers(ctx context.Context, name string, subject digest.Dige
 }
 
 // putManifest records a manifest, points tags at it, files it as a referrer of its
-// subject and creates the repository, all in one transaction.
-func (ix *index) putManifest(ctx context.Context, name string, tags []string, m *Manifest) error {
+// subject and creates the repository, all in one transaction. Immutable tags may be
+// created or re-pushed with the same manifest, never moved: the transaction requires
+// them to be absent (or unchanged), so two racing pushes cannot both win.
+func (ix *index) putManifest(ctx context.Context, name string, tags, immutable []string, m *Manifest) error {
+	for range 10 {
+		writes, err := ix.manifestWrites(ctx, name, tags, immutable, m)
+		if err != nil {
+			return err
+		}
+		if err := ix.st.Commit(ctx, writes...); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return errTooManyRequests("repository " + name + " is being pushed to concurrently; retry")
+}
+
+func (ix *index) manifestWrites(ctx context.Context, name string, tags, immutable []string, m *Manifest) ([]store.Write, error) {
 	writes := []store.Write{write(manifestKey(name, m.Digest), m, store.Any)}
 	for _, tag := range slices.Compact(slices.Sorted(slices.Values(tags))) {
-		writes = append(writes, write(tagKey(name, tag), tagRecord{Digest: m.Digest}, store.Any))
+		expect := store.Any
+		if slices.Contains(immutable, tag) {
+			current, rev, err := ix.resolveTag(ctx, name, tag)
+			switch {
+			case err == nil && current == m.Digest:
+				continue
+			case err == nil:
+				return nil, fmt.Errorf("the image tag '%s' already exists in the '%s' repository and cannot be overwritten because the repository is immutable: %w", tag, name, ErrTagImmutable)
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, err
+			}
+			expect = rev // 0: the tag must still not exist when the commit applies
+		}
+		writes = append(writes, write(tagKey(name, tag), tagRecord{Digest: m.Digest}, expect))
 	}
 	if m.Subject != "" {
 		writes = append(writes, write(referrerKey(name, m.Subject, m.Digest), m, store.Any))
 	}
 	repo, err := ix.ensureRepo(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if repo != nil {
 		repo.Expect = store.Any
 		writes = append(writes, *repo)
 	}
-	return ix.st.Commit(ctx, writes...)
+	return writes, nil
 }
 
 // deleteManifest removes a manifest, every tag pointing at it and its referrer entry. A

@@ -116,26 +116,13 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	if err != nil {
 		return fmt.Errorf("reading manifest: %w", err)
 	}
-	if len(body) > maxManifestBytes {
-		return errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", fmt.Sprintf("manifest exceeds %d bytes", maxManifestBytes))
-	}
-	m, err := parseManifest(body, req.Header.Get("Content-Type"))
-	if err != nil {
-		return err
-	}
-	tags, err := manifestDigest(m, body, rt.ref, req.URL.Query()["tag"])
-	if err != nil {
-		return err
-	}
-	if err := r.checkReferences(req.Context(), rt.name, m); err != nil {
-		return err
-	}
-	if err := r.blobs.Put(req.Context(), m.Digest, body); err != nil {
-		return fmt.Errorf("storing manifest %s: %w", m.Digest, err)
-	}
-	m.Size = int64(len(body))
-	m.PushedAt = time.Now().UTC()
-	if err := r.index.putManifest(req.Context(), rt.name, tags, m); err != nil {
+	m, tags, err := r.PutManifest(req.Context(), rt.name, rt.ref, req.URL.Query()["tag"], req.Header.Get("Content-Type"), body)
+	switch {
+	case errors.Is(err, ErrRepositoryUnknown):
+		return errorf(http.StatusNotFound, "NAME_UNKNOWN", err.Error())
+	case errors.Is(err, ErrTagImmutable):
+		return errorf(http.StatusBadRequest, "TAG_INVALID", err.Error())
+	case err != nil:
 		return err
 	}
 	h := w.Header()
@@ -149,6 +136,42 @@ func (r *Registry) putManifest(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// PutManifest validates and stores a manifest in repository name under ref (a tag, or a
+// digest the content must match, with optional tag parameters). It returns the stored
+// record and the tags now pointing at it. Registry clients reach it through PUT; ECR's
+// PutImage calls it directly.
+func (r *Registry) PutManifest(ctx context.Context, name, ref string, tagParams []string, contentType string, body []byte) (*Manifest, []string, error) {
+	if len(body) > maxManifestBytes {
+		return nil, nil, errorf(http.StatusRequestEntityTooLarge, "SIZE_INVALID", fmt.Sprintf("manifest exceeds %d bytes", maxManifestBytes))
+	}
+	m, err := parseManifest(body, contentType)
+	if err != nil {
+		return nil, nil, err
+	}
+	tags, err := manifestDigest(m, body, ref, tagParams)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.checkReferences(ctx, name, m); err != nil {
+		return nil, nil, err
+	}
+	var immutable []string
+	if r.policy != nil {
+		if immutable, err = r.policy.BeforePush(ctx, name, tags); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := r.blobs.Put(ctx, m.Digest, body); err != nil {
+		return nil, nil, fmt.Errorf("storing manifest %s: %w", m.Digest, err)
+	}
+	m.Size = int64(len(body))
+	m.PushedAt = time.Now().UTC()
+	if err := r.index.putManifest(ctx, name, tags, immutable, m); err != nil {
+		return nil, nil, err
+	}
+	return m, tags, nil
 }
 
 // maxTagParams bounds the tag query parameters of one push by digest.

@@ -17,7 +17,9 @@ type Config struct {
 	Blobs BlobStore
 	Store *store.Store
 	Auth  Authenticator
-	Log   *slog.Logger
+	// Policy governs pushes (ECR's rules); nil allows everything.
+	Policy Policy
+	Log    *slog.Logger
 }
 
 // Registry is the http.Handler for /v2/.
@@ -25,6 +27,7 @@ type Registry struct {
 	blobs  BlobStore
 	index  *index
 	auth   Authenticator
+	policy Policy
 	tokens *tokens
 	log    *slog.Logger
 	// handlers maps a resource kind and HTTP method to its handler.
@@ -41,6 +44,7 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		blobs:  cfg.Blobs,
 		index:  &index{st: cfg.Store},
 		auth:   cfg.Auth,
+		policy: cfg.Policy,
 		tokens: &tokens{key: key, now: time.Now},
 		log:    cfg.Log,
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gantry/internal/awsapi"
+	"gantry/internal/ecr"
 	"gantry/internal/ecs"
 	"gantry/internal/iam"
 	"gantry/internal/registry"
@@ -25,6 +26,8 @@ type Config struct {
 	DataDir string
 	Region  string
 	Account string
+	// NoCreateOnPush makes registry pushes to repositories not created through ECR fail.
+	NoCreateOnPush bool
 }
 
 // Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
@@ -57,14 +60,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return fmt.Errorf("creating the default cluster: %w", err)
 	}
 
-	reg, err := openRegistry(ctx, cfg, st, keys, log)
+	ecrService := ecr.New(ecr.Config{Region: cfg.Region, Account: cfg.Account, RegistryHost: ln.Addr().String(), NoCreateOnPush: cfg.NoCreateOnPush}, st, keys)
+	reg, err := openRegistry(ctx, cfg, st, keys, ecrService, log)
 	if err != nil {
 		return err
 	}
+	ecrService.SetRegistry(reg)
 
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
-	api := awsapi.NewJSONServer(verifier, log, ecsService.API())
+	api := awsapi.NewJSONServer(verifier, log, ecsService.API(), ecrService.API())
 	srv := &http.Server{
 		Handler:           routes(api, reg, &ready),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -93,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 
 // openRegistry opens the registry's blob store under the data dir, checks it can write
 // there, and clears upload sessions abandoned for a day.
-func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Directory, log *slog.Logger) (*registry.Registry, error) {
+func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Directory, policy registry.Policy, log *slog.Logger) (*registry.Registry, error) {
 	blobs, err := registry.NewFSBlobs(filepath.Join(cfg.DataDir, "registry"))
 	if err != nil {
 		return nil, err
@@ -106,7 +111,7 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 	} else if n > 0 {
 		log.Info("purged stale registry uploads", "count", n)
 	}
-	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Log: log})
+	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, Log: log})
 }
 
 // routes puts every API on the one listener.
