@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -290,4 +291,48 @@ func partialDescriptor(img v1.Image) (*v1.Descriptor, error) {
 func sha256Hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+func TestRepoCLIAndLogin(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	if out := srv.gantry("repo", "create", "team/api", "--immutable", "--exclude", "dev-*"); !strings.Contains(out, "IMMUTABLE_WITH_EXCLUSION") || !strings.Contains(out, srv.registryHost()+"/team/api") {
+		t.Fatalf("repo create printed:\n%s", out)
+	}
+	dockerDir := t.TempDir()
+	os.WriteFile(filepath.Join(dockerDir, "config.json"), []byte(`{"auths": {"other.example:5000": {"auth": "eDp5"}}, "credsStore": ""}`), 0o600)
+	cmd := exec.Command(gantryBin, "login")
+	cmd.Env = envWithout("AWS_", "GANTRY_ENDPOINT="+srv.Endpoint, "GANTRY_CREDENTIALS="+srv.credentialsPath(), "DOCKER_CONFIG="+dockerDir)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "Login Succeeded") {
+		t.Fatalf("gantry login: %v\n%s", err, out)
+	}
+	var cfg struct {
+		Auths map[string]struct {
+			Auth string `json:"auth"`
+		} `json:"auths"`
+	}
+	data, _ := os.ReadFile(filepath.Join(dockerDir, "config.json"))
+	if err := json.Unmarshal(data, &cfg); err != nil || cfg.Auths["other.example:5000"].Auth != "eDp5" || cfg.Auths[srv.registryHost()].Auth == "" {
+		t.Fatalf("docker config after login keeps other entries and adds ours: %s", data)
+	}
+	// skopeo pushes with the stored login alone.
+	src := filepath.Join(t.TempDir(), "src")
+	p, _ := layout.Write(src, empty.Index)
+	img, _ := random.Image(2048, 1)
+	p.AppendImage(mutate.MediaType(img, "application/vnd.oci.image.manifest.v1+json"), layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"}))
+	out, err := exec.Command("skopeo", "copy", "--dest-tls-verify=false", "--authfile", filepath.Join(dockerDir, "config.json"),
+		"oci:"+src+":v1", "docker://"+srv.registryHost()+"/team/api:dev-1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("skopeo push with the login: %v\n%s", err, out)
+	}
+	if out := srv.gantry("repo", "images", "team/api"); !strings.Contains(out, "dev-1") {
+		t.Fatalf("repo images:\n%s", out)
+	}
+	if _, stderr, err := srv.gantryResult("repo", "rm", "team/api"); err == nil || !strings.Contains(stderr, "RepositoryNotEmptyException") {
+		t.Fatalf("rm of a non-empty repository: %v %s", err, stderr)
+	}
+	srv.gantry("repo", "rm", "--force", "team/api")
+	if out := srv.gantry("repo", "ls"); strings.Contains(out, "team/api") {
+		t.Fatalf("repo still listed after rm:\n%s", out)
+	}
 }
