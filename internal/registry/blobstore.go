@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -35,12 +36,22 @@ type BlobStore interface {
 	// Delete removes a blob; deleting an absent blob is ErrBlobUnknown.
 	Delete(ctx context.Context, d digest.Digest) error
 	// Walk calls fn for every stored blob (for garbage collection).
-	Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error
+	Walk(ctx context.Context, fn func(BlobInfo) error) error
 
 	// NewUpload starts an upload session.
 	NewUpload(ctx context.Context) (Upload, error)
 	// ResumeUpload reopens a session by id, also after a restart, or ErrUploadUnknown.
 	ResumeUpload(ctx context.Context, id string) (Upload, error)
+	// PurgeUploads ends sessions not written since olderThan and returns how many.
+	PurgeUploads(olderThan time.Time) (int, error)
+}
+
+// BlobInfo describes a stored blob.
+type BlobInfo struct {
+	Digest digest.Digest
+	Size   int64
+	// ModTime is when the blob was last written; garbage collection spares young blobs.
+	ModTime time.Time
 }
 
 // Upload is one upload session: bytes are appended in order, then committed under the

@@ -170,7 +170,7 @@ func (s *FSBlobs) Delete(ctx context.Context, d digest.Digest) error {
 
 // Walk implements BlobStore. It lists only files whose name and place are those of a
 // blob; fn may delete the blob it is given.
-func (s *FSBlobs) Walk(ctx context.Context, fn func(d digest.Digest, size int64) error) error {
+func (s *FSBlobs) Walk(ctx context.Context, fn func(BlobInfo) error) error {
 	for _, alg := range supportedAlgorithms {
 		algDir := filepath.Join(s.blobs, string(alg))
 		err := eachEntry(algDir, func(shard fs.DirEntry) error {
@@ -193,7 +193,7 @@ func (s *FSBlobs) Walk(ctx context.Context, fn func(d digest.Digest, size int64)
 				if err != nil {
 					return err
 				}
-				return fn(digest.NewDigestFromEncoded(alg, name), info.Size())
+				return fn(BlobInfo{Digest: digest.NewDigestFromEncoded(alg, name), Size: info.Size(), ModTime: info.ModTime()})
 			})
 		})
 		if err != nil {

@@ -393,8 +393,8 @@ func TestFSBlobsIgnoresCrashLeftovers(t *testing.T) {
 		if _, err := s.Stat(ctx, d); !errors.Is(err, registry.ErrBlobUnknown) {
 			t.Fatalf("Stat of a blob only partly written before a crash = %v, want ErrBlobUnknown", err)
 		}
-		if err := s.Walk(ctx, func(d digest.Digest, size int64) error {
-			return errors.New("Walk listed " + d.String())
+		if err := s.Walk(ctx, func(b registry.BlobInfo) error {
+			return errors.New("Walk listed " + b.Digest.String())
 		}); err != nil {
 			t.Fatal(err)
 		}

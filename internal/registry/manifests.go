@@ -163,6 +163,7 @@ func (r *Registry) PutManifest(ctx context.Context, name, ref string, tagParams 
 			return nil, nil, err
 		}
 	}
+	defer r.holdBlobs()()
 	if err := r.blobs.Put(ctx, m.Digest, body); err != nil {
 		return nil, nil, fmt.Errorf("storing manifest %s: %w", m.Digest, err)
 	}

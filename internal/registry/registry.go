@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -30,6 +31,9 @@ type Registry struct {
 	policy Policy
 	tokens *tokens
 	log    *slog.Logger
+	// gcMu is held shared by writes between storing a blob and linking it, and
+	// exclusively by garbage collection's sweep.
+	gcMu sync.RWMutex
 	// handlers maps a resource kind and HTTP method to its handler.
 	handlers map[string]map[string]handlerFunc
 }

@@ -52,6 +52,7 @@ func (r *Registry) mount(ctx context.Context, name, mount, from string) (bool, e
 	if err != nil {
 		return false, err
 	}
+	defer r.holdBlobs()()
 	var size int64
 	if from != "" {
 		var ok bool
@@ -105,6 +106,7 @@ func (r *Registry) commitUpload(w http.ResponseWriter, req *http.Request, name s
 		return err
 	}
 	size := up.Size()
+	defer r.holdBlobs()()
 	switch err := up.Commit(req.Context(), d); {
 	case errors.Is(err, ErrDigestMismatch):
 		r.forgetUpload(req.Context(), up.ID())

@@ -78,6 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	go maintainRegistry(ctx, reg, log)
 	printBanner(out, cfg, ln.Addr().String(), credsPath)
 	ready.Store(true)
 
@@ -96,8 +97,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	return nil
 }
 
-// openRegistry opens the registry's blob store under the data dir, checks it can write
-// there, and clears upload sessions abandoned for a day.
+// openRegistry opens the registry's blob store under the data dir and checks it can
+// write there.
 func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Directory, policy registry.Policy, log *slog.Logger) (*registry.Registry, error) {
 	blobs, err := registry.NewFSBlobs(filepath.Join(cfg.DataDir, "registry"))
 	if err != nil {
@@ -106,12 +107,40 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 	if err := blobs.SelfCheck(); err != nil {
 		return nil, fmt.Errorf("self-check: registry storage: %w", err)
 	}
-	if n, err := blobs.PurgeUploads(time.Now().Add(-24 * time.Hour)); err != nil {
-		log.Warn("purging stale registry uploads", "err", err)
-	} else if n > 0 {
-		log.Info("purged stale registry uploads", "count", n)
-	}
 	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, Log: log})
+}
+
+// Registry upkeep: how often it runs, how long abandoned uploads are kept and how young
+// an unreferenced blob may be and still be spared.
+const (
+	registryUpkeepEvery = time.Hour
+	uploadRetention     = 24 * time.Hour
+	gcGrace             = time.Hour
+)
+
+// maintainRegistry periodically purges abandoned uploads and collects unreferenced blobs
+// until ctx ends.
+func maintainRegistry(ctx context.Context, reg *registry.Registry, log *slog.Logger) {
+	tick := time.NewTicker(registryUpkeepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n, err := reg.PurgeUploads(ctx, time.Now().Add(-uploadRetention)); err != nil {
+			log.Warn("purging stale registry uploads", "err", err)
+		} else if n > 0 {
+			log.Info("purged stale registry uploads", "count", n)
+		}
+		stats, err := reg.CollectGarbage(ctx, gcGrace)
+		if err != nil {
+			log.Warn("registry garbage collection", "err", err)
+		} else if stats.Deleted > 0 {
+			log.Info("registry garbage collection", "deleted", stats.Deleted, "freed_bytes", stats.FreedBytes)
+		}
+	}
 }
 
 // routes puts every API on the one listener.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 
@@ -156,11 +157,14 @@ func wantUploadUnknown(t *testing.T, s registry.BlobStore, id string) {
 func walk(t *testing.T, s registry.BlobStore) map[digest.Digest]int64 {
 	t.Helper()
 	got := map[digest.Digest]int64{}
-	err := s.Walk(t.Context(), func(d digest.Digest, size int64) error {
-		if _, dup := got[d]; dup {
-			return fmt.Errorf("%s listed twice", d)
+	err := s.Walk(t.Context(), func(b registry.BlobInfo) error {
+		if _, dup := got[b.Digest]; dup {
+			return fmt.Errorf("%s listed twice", b.Digest)
 		}
-		got[d] = size
+		if age := time.Since(b.ModTime); age < -time.Minute || age > time.Hour {
+			return fmt.Errorf("%s has modification time %s, not about now", b.Digest, b.ModTime)
+		}
+		got[b.Digest] = b.Size
 		return nil
 	})
 	if err != nil {
@@ -573,12 +577,12 @@ func testWalk(t *testing.T, s registry.BlobStore) {
 
 	stop := errors.New("stop")
 	calls := 0
-	err := s.Walk(ctx, func(digest.Digest, int64) error { calls++; return stop })
+	err := s.Walk(ctx, func(registry.BlobInfo) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("Walk with fn failing: %v after %d calls; want fn's error after 1 call", err, calls)
 	}
 	// Garbage collection deletes from inside Walk.
-	err = s.Walk(ctx, func(d digest.Digest, _ int64) error { return s.Delete(ctx, d) })
+	err = s.Walk(ctx, func(b registry.BlobInfo) error { return s.Delete(ctx, b.Digest) })
 	if err != nil {
 		t.Fatalf("Walk deleting every blob: %v", err)
 	}
