@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -334,5 +335,75 @@ func TestRepoCLIAndLogin(t *testing.T) {
 	srv.gantry("repo", "rm", "--force", "team/api")
 	if out := srv.gantry("repo", "ls"); strings.Contains(out, "team/api") {
 		t.Fatalf("repo still listed after rm:\n%s", out)
+	}
+}
+
+// regDo sends an authenticated registry request.
+func (s *server) regDo(t *testing.T, method, path string, body []byte, header map[string]string) *http.Response {
+	t.Helper()
+	if !strings.HasPrefix(path, "http") {
+		path = s.Endpoint + path
+	}
+	req, _ := http.NewRequest(method, path, bytes.NewReader(body))
+	req.SetBasicAuth(s.KeyID, s.Secret)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestRegistryUploadSurvivesKill9(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	img, _ := random.Image(4096, 1)
+	if err := crane.Push(img, srv.registryHost()+"/safe/app:v1", srv.craneOpts()...); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("gantry"), 200_000)
+	half := len(data) / 2
+	resp := srv.regDo(t, http.MethodPost, "/v2/safe/blob/blobs/uploads/", nil, nil)
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusAccepted || location == "" {
+		t.Fatalf("start upload: %d %q", resp.StatusCode, location)
+	}
+	resp = srv.regDo(t, http.MethodPatch, location, data[:half], map[string]string{"Content-Range": fmt.Sprintf("0-%d", half-1), "Content-Type": "application/octet-stream"})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first chunk: %d", resp.StatusCode)
+	}
+
+	srv.kill9()
+	srv.start()
+
+	// The session is still there with the bytes received before the crash.
+	resp = srv.regDo(t, http.MethodGet, location, nil, nil)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Range") != fmt.Sprintf("0-%d", half-1) {
+		t.Fatalf("upload status after restart: %d Range %q", resp.StatusCode, resp.Header.Get("Range"))
+	}
+	resp = srv.regDo(t, http.MethodPatch, location, data[half:], map[string]string{"Content-Range": fmt.Sprintf("%d-%d", half, len(data)-1)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("second chunk after restart: %d", resp.StatusCode)
+	}
+	d := "sha256:" + sha256Hex(data)
+	sep := "?"
+	if strings.Contains(location, "?") {
+		sep = "&"
+	}
+	resp = srv.regDo(t, http.MethodPut, location+sep+"digest="+d, nil, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("finish upload: %d", resp.StatusCode)
+	}
+	resp = srv.regDo(t, http.MethodHead, "/v2/safe/blob/blobs/"+d, nil, nil)
+	if resp.StatusCode != http.StatusOK || resp.ContentLength != int64(len(data)) {
+		t.Fatalf("blob after resumed upload: %d, %d bytes", resp.StatusCode, resp.ContentLength)
+	}
+	// What was pushed before the crash is intact.
+	if d, err := crane.Digest(srv.registryHost()+"/safe/app:v1", srv.craneOpts()...); err != nil || d != mustDigest(img) {
+		t.Fatalf("image pushed before the crash: %s %v", d, err)
 	}
 }
