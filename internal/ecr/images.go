@@ -424,3 +424,13 @@ func orEmpty[T any](s []T) []T {
 	}
 	return s
 }
+
+func parseImageDigest(s string) (digest.Digest, error) {
+	d, err := digest.Parse(s)
+	if err != nil {
+		return "", awsapi.InvalidParameter("imageDigest: %q is not a digest", s)
+	}
+	return d, nil
+}
+
+func isManifestUnknown(err error) bool { return errors.Is(err, registry.ErrManifestUnknown) }

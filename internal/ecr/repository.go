@@ -58,6 +58,10 @@ type repoRecord struct {
 	Tags            []Tag      `json:"tags,omitempty"`
 	PolicyText      string     `json:"policyText,omitempty"`
 	LifecyclePolicy string     `json:"lifecyclePolicy,omitempty"`
+	// LifecycleEvaluatedAt is when the lifecycle policy last ran.
+	LifecycleEvaluatedAt *awsapi.Timestamp `json:"lifecycleEvaluatedAt,omitempty"`
+	// Preview is the latest lifecycle policy preview.
+	Preview *preview `json:"preview,omitempty"`
 }
 
 // repoNameRE is ECR's repositoryName pattern.

@@ -172,6 +172,11 @@ func (r *Registry) PutManifest(ctx context.Context, name, ref string, tagParams 
 	if err := r.index.putManifest(ctx, name, tags, immutable, m); err != nil {
 		return nil, nil, err
 	}
+	if r.policy != nil {
+		if err := r.policy.AfterPush(ctx, name); err != nil {
+			r.log.Warn("after-push policy failed", "repository", name, "err", err)
+		}
+	}
 	return m, tags, nil
 }
 

@@ -13,6 +13,9 @@ type Policy interface {
 	// error wrapping ErrRepositoryUnknown. It returns the tags that are immutable: they
 	// may be created but never moved to another manifest.
 	BeforePush(ctx context.Context, name string, tags []string) (immutable []string, err error)
+	// AfterPush runs once a manifest is stored (ECR applies lifecycle policies). Its error
+	// is logged; the push has already succeeded.
+	AfterPush(ctx context.Context, name string) error
 }
 
 var (

@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	go maintainRegistry(ctx, reg, log)
+	go maintainRegistry(ctx, reg, ecrService, log)
 	printBanner(out, cfg, ln.Addr().String(), credsPath)
 	ready.Store(true)
 
@@ -110,7 +110,7 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, Log: log})
 }
 
-// Registry upkeep: how often it runs, how long abandoned uploads are kept and how young
+// Registry upkeep (lifecycle policies, stale uploads, garbage): how often it runs, how long abandoned uploads are kept and how young
 // an unreferenced blob may be and still be spared.
 const (
 	registryUpkeepEvery = time.Hour
@@ -118,9 +118,9 @@ const (
 	gcGrace             = time.Hour
 )
 
-// maintainRegistry periodically purges abandoned uploads and collects unreferenced blobs
-// until ctx ends.
-func maintainRegistry(ctx context.Context, reg *registry.Registry, log *slog.Logger) {
+// maintainRegistry periodically applies lifecycle policies, purges abandoned uploads and
+// collects unreferenced blobs until ctx ends.
+func maintainRegistry(ctx context.Context, reg *registry.Registry, ecrService *ecr.Service, log *slog.Logger) {
 	tick := time.NewTicker(registryUpkeepEvery)
 	defer tick.Stop()
 	for {
@@ -128,6 +128,9 @@ func maintainRegistry(ctx context.Context, reg *registry.Registry, log *slog.Log
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if err := ecrService.ApplyLifecyclePolicies(ctx); err != nil {
+			log.Warn("applying lifecycle policies", "err", err)
 		}
 		if n, err := reg.PurgeUploads(ctx, time.Now().Add(-uploadRetention)); err != nil {
 			log.Warn("purging stale registry uploads", "err", err)

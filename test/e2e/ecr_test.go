@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -224,4 +226,61 @@ func TestECRAuthorizationTokenLogsIn(t *testing.T) {
 func mustDigest(img v1.Image) string {
 	d, _ := img.Digest()
 	return d.String()
+}
+
+func TestECRLifecyclePolicy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := startServer(t, "")
+	client := srv.ecr()
+	repo := aws.String("life")
+	if _, err := client.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: repo}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: repo,
+		LifecyclePolicyText: aws.String(`{"rules":[{"rulePriority":1,"selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":5}}]}`)})
+	if apiErrorCode(t, err) != "InvalidParameterException" {
+		t.Fatalf("policy without an action: %v", err)
+	}
+	keepTwo := `{"rules":[{"rulePriority":1,"description":"keep two releases","selection":{"tagStatus":"tagged","tagPrefixList":["v"],"countType":"imageCountMoreThan","countNumber":2},"action":{"type":"expire"}}]}`
+	if _, err := client.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{RepositoryName: repo, LifecyclePolicyText: aws.String(keepTwo)}); err != nil {
+		t.Fatal(err)
+	}
+	var digests []string
+	for i := 1; i <= 4; i++ {
+		img, _ := random.Image(1024, 1)
+		if err := crane.Push(img, fmt.Sprintf("%s/life:v%d", srv.registryHost(), i), srv.craneOpts()...); err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, mustDigest(img))
+		time.Sleep(20 * time.Millisecond) // distinct push times
+	}
+	tags, err := crane.ListTags(srv.registryHost()+"/life", srv.craneOpts()...)
+	if err != nil || strings.Join(tags, ",") != "v3,v4" {
+		t.Fatalf("after four pushes with keep-two: %v %v", tags, err)
+	}
+	got, err := client.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: repo})
+	if err != nil || aws.ToString(got.LifecyclePolicyText) != keepTwo || got.LastEvaluatedAt == nil {
+		t.Fatalf("get policy: %s %v", jsonOf(got), err)
+	}
+
+	// A preview of a stricter policy names v3 without deleting it.
+	keepOne := strings.Replace(keepTwo, `"countNumber":2`, `"countNumber":1`, 1)
+	if _, err := client.StartLifecyclePolicyPreview(ctx, &ecr.StartLifecyclePolicyPreviewInput{RepositoryName: repo, LifecyclePolicyText: aws.String(keepOne)}); err != nil {
+		t.Fatal(err)
+	}
+	pv, err := client.GetLifecyclePolicyPreview(ctx, &ecr.GetLifecyclePolicyPreviewInput{RepositoryName: repo})
+	if err != nil || pv.Status != types.LifecyclePolicyPreviewStatusComplete || len(pv.PreviewResults) != 1 ||
+		aws.ToString(pv.PreviewResults[0].ImageDigest) != digests[2] || aws.ToInt32(pv.Summary.ExpiringImageTotalCount) != 1 {
+		t.Fatalf("preview: %s %v", jsonOf(pv), err)
+	}
+	if tags, _ := crane.ListTags(srv.registryHost()+"/life", srv.craneOpts()...); strings.Join(tags, ",") != "v3,v4" {
+		t.Fatalf("a preview deleted images: %v", tags)
+	}
+	if _, err := client.DeleteLifecyclePolicy(ctx, &ecr.DeleteLifecyclePolicyInput{RepositoryName: repo}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: repo}); apiErrorCode(t, err) != "LifecyclePolicyNotFoundException" {
+		t.Fatalf("get after delete: %v", err)
+	}
 }
