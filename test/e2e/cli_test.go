@@ -161,6 +161,11 @@ func TestRestartAfterKill9KeepsEverything(t *testing.T) {
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "")
+	// The banner is written before /readyz turns ready, but reaches us through a pipe.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(srv.output.String(), "AWS_SHARED_CREDENTIALS_FILE=") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if !strings.Contains(srv.output.String(), "listening on "+srv.Endpoint) || !strings.Contains(srv.output.String(), "AWS_SHARED_CREDENTIALS_FILE=") {
 		t.Fatalf("banner:\n%s", srv.output)
 	}
