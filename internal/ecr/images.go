@@ -28,16 +28,17 @@ type ImageFailure struct {
 
 // ImageDetail is DescribeImages' view of an image.
 type ImageDetail struct {
-	RegistryID             string           `json:"registryId"`
-	RepositoryName         string           `json:"repositoryName"`
-	ImageDigest            string           `json:"imageDigest"`
-	ImageTags              []string         `json:"imageTags,omitempty"`
-	ImageSizeInBytes       int64            `json:"imageSizeInBytes"`
-	ImagePushedAt          awsapi.Timestamp `json:"imagePushedAt"`
-	ImageManifestMediaType string           `json:"imageManifestMediaType"`
-	ArtifactMediaType      string           `json:"artifactMediaType,omitempty"`
-	SubjectManifestDigest  string           `json:"subjectManifestDigest,omitempty"`
-	ImageStatus            string           `json:"imageStatus"`
+	RegistryID             string            `json:"registryId"`
+	RepositoryName         string            `json:"repositoryName"`
+	ImageDigest            string            `json:"imageDigest"`
+	ImageTags              []string          `json:"imageTags,omitempty"`
+	ImageSizeInBytes       int64             `json:"imageSizeInBytes"`
+	ImagePushedAt          awsapi.Timestamp  `json:"imagePushedAt"`
+	ImageManifestMediaType string            `json:"imageManifestMediaType"`
+	ArtifactMediaType      string            `json:"artifactMediaType,omitempty"`
+	SubjectManifestDigest  string            `json:"subjectManifestDigest,omitempty"`
+	ImageStatus            string            `json:"imageStatus"`
+	LastRecordedPullTime   *awsapi.Timestamp `json:"lastRecordedPullTime,omitempty"`
 }
 
 // imageItem is ECR's Image shape, BatchGetImage's and PutImage's view: the manifest itself.
@@ -197,7 +198,13 @@ func (s *Service) imageDetail(ctx context.Context, name string, im registry.Imag
 		}
 		size += n
 	}
+	var pulled *awsapi.Timestamp
+	if !im.LastPulledAt.IsZero() {
+		t := awsapi.NewTimestamp(im.LastPulledAt)
+		pulled = &t
+	}
 	return ImageDetail{
+		LastRecordedPullTime:   pulled,
 		RegistryID:             s.cfg.Account,
 		RepositoryName:         name,
 		ImageDigest:            im.Digest.String(),

@@ -56,6 +56,9 @@ type Manifest struct {
 	Blobs    []digest.Digest `json:"blobs,omitempty"`
 	Children []digest.Digest `json:"children,omitempty"`
 	PushedAt time.Time       `json:"pushedAt"`
+	// LastPulledAt is when a client last fetched the manifest, refreshed at most hourly
+	// (ECR's lastRecordedPullTime is refreshed at least daily).
+	LastPulledAt time.Time `json:"lastPulledAt,omitzero"`
 }
 
 // tagRecord points a tag at a manifest.
@@ -277,4 +280,23 @@ func (ix *index) tryDeleteManifest(ctx context.Context, name string, m *Manifest
 
 func (ix *index) deleteTag(ctx context.Context, name, tag string) error {
 	return ix.st.Commit(ctx, store.Write{Key: tagKey(name, tag), Delete: true, Expect: store.Any})
+}
+
+// recordPull notes a pull of a manifest. Losing a race with a push or another pull is
+// fine: the time is approximate by design.
+func (ix *index) recordPull(ctx context.Context, name string, d digest.Digest, at time.Time) error {
+	kv, err := ix.st.Get(ctx, manifestKey(name, d))
+	if err != nil {
+		return err
+	}
+	var m Manifest
+	if err := json.Unmarshal(kv.Value, &m); err != nil {
+		return err
+	}
+	m.LastPulledAt = at
+	err = ix.st.Commit(ctx, write(manifestKey(name, d), &m, kv.Revision))
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	return err
 }

@@ -57,6 +57,10 @@ func cmpErr(err error, otherwise *apiError) error {
 	return otherwise
 }
 
+// pullRecordInterval bounds how often a manifest's last pull time is rewritten, so a
+// busy image does not turn every pull into a store write.
+const pullRecordInterval = time.Hour
+
 // readManifest returns a stored manifest's content.
 func (r *Registry) readManifest(ctx context.Context, d digest.Digest) ([]byte, error) {
 	f, _, err := r.blobs.Open(ctx, d)
@@ -81,6 +85,11 @@ func (r *Registry) getManifest(w http.ResponseWriter, req *http.Request, rt rout
 		return fmt.Errorf("reading manifest %s: %w", m.Digest, err)
 	}
 	defer f.Close()
+	if now := time.Now().UTC(); req.Method == http.MethodGet && now.Sub(m.LastPulledAt) > pullRecordInterval {
+		if err := r.index.recordPull(req.Context(), rt.name, m.Digest, now); err != nil {
+			r.log.Warn("recording a pull", "repository", rt.name, "digest", m.Digest, "err", err)
+		}
+	}
 	h := w.Header()
 	h.Set("Content-Type", m.MediaType)
 	h.Set("Docker-Content-Digest", m.Digest.String())

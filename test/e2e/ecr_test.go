@@ -76,9 +76,19 @@ func TestECRRepositoriesAndImages(t *testing.T) {
 	}
 	detail := described.ImageDetails[0]
 	size1, _ := img1.Size()
-	if aws.ToString(detail.ImageDigest) != d1.String() || strings.Join(detail.ImageTags, ",") != "v1" || detail.ImagePushedAt == nil ||
+	if aws.ToString(detail.ImageDigest) != d1.String() || strings.Join(detail.ImageTags, ",") != "v1" || detail.ImagePushedAt == nil || detail.LastRecordedPullTime != nil ||
 		aws.ToInt64(detail.ImageSizeInBytes) <= size1 {
 		t.Fatalf("describe v1: %s (manifest size %d)", jsonOf(detail), size1)
+	}
+
+	// A pull is recorded.
+	if _, err := crane.Pull(srv.registryHost()+"/team/web:v1", srv.craneOpts()...); err != nil {
+		t.Fatal(err)
+	}
+	described, err = client.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("team/web"),
+		ImageIds: []types.ImageIdentifier{{ImageTag: aws.String("v1")}}})
+	if err != nil || described.ImageDetails[0].LastRecordedPullTime == nil {
+		t.Fatalf("lastRecordedPullTime after a pull: %s %v", jsonOf(described), err)
 	}
 
 	// BatchGetImage returns the manifest; PutImage re-tags it without a registry client.
