@@ -3,7 +3,7 @@
 # toolchain of at least the version go.mod names. Safe to run again; it skips what is there.
 set -euo pipefail
 
-packages=(awscli ca-certificates curl git gcc make skopeo runc containernetworking-plugins iptables iproute2 busybox-static)
+packages=(awscli ca-certificates curl git gcc make skopeo docker.io runc containernetworking-plugins iptables iproute2 busybox-static)
 
 missing=()
 for p in "${packages[@]}"; do
