@@ -1,0 +1,7 @@
+// Package network owns a task's network: its network namespace, its CNI
+// attachment to the node bridge (libcni with Debian's containernetworking
+// plugins: bridge, host-local, portmap, firewall), its host port mappings and
+// the /etc/hosts and /etc/resolv.conf its containers get. It knows nothing of
+// tasks or containers beyond an attachment id, and never starts processes
+// other than CNI plugins.
+package network
