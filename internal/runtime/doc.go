@@ -1,0 +1,6 @@
+// Package runtime runs OCI containers on one machine: it writes OCI bundles (Docker-like
+// defaults: seccomp, capabilities, masked paths, cgroup limits), drives an OCI runtime binary
+// (runc), and keeps one detached shim process per container that owns its stdio, writes its
+// log file and records its exit status, so containers outlive the process that started them.
+// It must not know about tasks, services or images; callers hand it a prepared rootfs.
+package runtime

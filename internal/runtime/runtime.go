@@ -1,0 +1,417 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound means no container with that id is known.
+	ErrNotFound = errors.New("container not found")
+	// ErrExists means a container with that id already exists.
+	ErrExists = errors.New("container already exists")
+	// ErrExitUnknown means the container's shim died before recording an exit status.
+	ErrExitUnknown = errors.New("exit status unknown: the container's shim died")
+)
+
+// Config configures a Runtime.
+type Config struct {
+	// Runtime is the OCI runtime binary (name or path); default "runc".
+	Runtime string
+	// StateDir holds volatile state: the runtime's --root and shim pid files
+	// (e.g. /run/gantry/runtime).
+	StateDir string
+	// DataDir holds one directory per container: bundle, log files, exit file
+	// (e.g. /var/lib/gantry/containers).
+	DataDir string
+	// ShimCmd starts a shim; the bundle directory is appended. Default:
+	// {os.Executable(), "shim"}.
+	ShimCmd []string
+}
+
+// Runtime creates and supervises containers. Its methods are safe for concurrent use
+// on different containers; the caller serializes calls for one container.
+type Runtime struct {
+	runtime  string // resolved binary path
+	stateDir string
+	dataDir  string
+	runcRoot string
+	shimCmd  []string
+	cgroups  cgroupLayout
+	limits   hostLimits
+
+	mu      sync.Mutex
+	seccomp map[string]*specs.LinuxSeccomp // default profile by capability set
+}
+
+// New checks that the OCI runtime binary runs and cgroup controllers are mounted, and
+// returns a Runtime using cfg's directories (created if missing).
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Runtime == "" {
+		cfg.Runtime = "runc"
+	}
+	if cfg.StateDir == "" || cfg.DataDir == "" {
+		return nil, errors.New("runtime: StateDir and DataDir are required")
+	}
+	bin, err := exec.LookPath(cfg.Runtime)
+	if err != nil {
+		return nil, fmt.Errorf("oci runtime %q not found: install it (apt-get install runc) or pass the path of an OCI runtime", cfg.Runtime)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("oci runtime %s does not run (%s --version: %v): reinstall it", bin, bin, err)
+	}
+	cg, err := detectCgroups()
+	if err != nil {
+		return nil, err
+	}
+	if bytes.HasPrefix(out, []byte("crun")) && cg.hybrid() {
+		return nil, fmt.Errorf("oci runtime %s: crun refuses cgroup v1 hybrid hosts like this one; use runc", bin)
+	}
+	if len(cfg.ShimCmd) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding own executable for the shim: %w", err)
+		}
+		cfg.ShimCmd = []string{self, "shim"}
+	}
+	r := &Runtime{
+		runtime:  bin,
+		stateDir: cfg.StateDir,
+		dataDir:  cfg.DataDir,
+		runcRoot: filepath.Join(cfg.StateDir, "runc"),
+		shimCmd:  cfg.ShimCmd,
+		cgroups:  cg,
+		limits:   currentLimits(),
+	}
+	for _, d := range []string{r.runcRoot, filepath.Join(cfg.StateDir, "shim"), cfg.DataDir} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("creating runtime directory: %w", err)
+		}
+	}
+	return r, nil
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (r *Runtime) bundle(id string) string   { return filepath.Join(r.dataDir, id) }
+func (r *Runtime) shimFile(id string) string { return filepath.Join(r.stateDir, "shim", id+".json") }
+
+// LogPath is the container's current JSON log file (Docker json-file format: one
+// {"log","stream","time"} object a line). Rotated files carry suffixes .1, .2, ...
+func (r *Runtime) LogPath(id string) string { return filepath.Join(r.bundle(id), logFileName) }
+
+// runc runs the OCI runtime with the given arguments and returns a wrapped error with its
+// output on failure.
+func (r *Runtime) runc(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, r.runtime, append([]string{"--root", r.runcRoot}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
+		}
+		return fmt.Errorf("%s %s: %s", filepath.Base(r.runtime), args[0], msg)
+	}
+	return nil
+}
+
+// Create writes the container's bundle, starts its shim and has the OCI runtime create the
+// container (its process waits for Start). On failure nothing is left behind.
+func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) (err error) {
+	if !validID.MatchString(spec.ID) {
+		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '.', '-' (at most 128)", spec.ID)
+	}
+	dir := r.bundle(spec.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("creating container %s: %w", spec.ID, ErrExists)
+		}
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	defer func() {
+		if err != nil {
+			r.cleanup(spec.ID)
+		}
+	}()
+	oci, err := r.ociSpec(spec, dir)
+	if err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	if err := writeJSONFile(filepath.Join(dir, "config.json"), oci); err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	m := meta{
+		ID: spec.ID, Image: spec.Image, Labels: spec.Labels, StopSignal: spec.StopSignal,
+		CreatedAt: time.Now().UTC(), Terminal: spec.Terminal,
+		Runtime: r.runtime, RuncRoot: r.runcRoot, ShimFile: r.shimFile(spec.ID),
+		LogMaxBytes: spec.LogMaxBytes, LogMaxFiles: spec.LogMaxFiles,
+		MemoryCgroup: r.cgroups.path("memory", spec.ID),
+	}
+	if err := writeJSONFile(filepath.Join(dir, metaFileName), m); err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	if err := r.startShim(ctx, dir); err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	return nil
+}
+
+// startShim starts the detached shim for the bundle and waits until it reports that the
+// OCI runtime created the container, or why it could not.
+func (r *Runtime) startShim(ctx context.Context, dir string) error {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	shimLog, err := os.OpenFile(filepath.Join(dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		wr.Close()
+		return err
+	}
+	defer shimLog.Close()
+	args := append(append([]string{}, r.shimCmd[1:]...), dir)
+	cmd := exec.Command(r.shimCmd[0], args...)
+	cmd.Dir = "/"
+	cmd.Stdout = shimLog
+	cmd.Stderr = shimLog
+	cmd.ExtraFiles = []*os.File{wr}
+	// Own session: the shim must not get the caller's terminal signals, and it outlives
+	// the caller (re-parented to init or the nearest subreaper when the caller exits).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		wr.Close()
+		return fmt.Errorf("starting shim %s: %w", r.shimCmd[0], err)
+	}
+	wr.Close()
+	go cmd.Wait() // reap it while we live; afterwards whoever adopts it does
+	type result struct {
+		msg string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := readAllLimit(rd, 64<<10)
+		done <- result{strings.TrimSpace(string(b)), err}
+	}()
+	select {
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		return ctx.Err()
+	case res := <-done:
+		if res.msg == "ok" {
+			return nil
+		}
+		if res.msg == "" {
+			b, _ := os.ReadFile(filepath.Join(dir, "shim.log"))
+			res.msg = "shim exited without reporting: " + strings.TrimSpace(string(b))
+		}
+		return errors.New(strings.TrimPrefix(res.msg, "error: "))
+	}
+}
+
+// cleanup removes whatever Create left of a container.
+func (r *Runtime) cleanup(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r.shimAlive(id) {
+		r.runc(ctx, "kill", id, "KILL")
+		r.waitShim(ctx, id)
+	}
+	r.runc(ctx, "delete", "-f", id)
+	os.Remove(r.shimFile(id))
+	os.RemoveAll(r.bundle(id))
+}
+
+// Start starts the container's process.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	if _, err := r.readMeta(id); err != nil {
+		return err
+	}
+	if err := r.runc(ctx, "start", id); err != nil {
+		return fmt.Errorf("starting container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Kill sends sig to the container's init process.
+func (r *Runtime) Kill(ctx context.Context, id string, sig syscall.Signal) error {
+	if _, err := r.readMeta(id); err != nil {
+		return err
+	}
+	if err := r.runc(ctx, "kill", id, fmt.Sprint(int(sig))); err != nil {
+		if _, ok := r.exitStatus(id); ok || strings.Contains(err.Error(), "not running") {
+			return nil // already exited: nothing to signal
+		}
+		return fmt.Errorf("signalling container %s: %w", id, err)
+	}
+	return nil
+}
+
+// Stop sends the container's stop signal (default SIGTERM), waits up to timeout for it to
+// exit, then sends SIGKILL, and returns once the container has exited.
+func (r *Runtime) Stop(ctx context.Context, id string, timeout time.Duration) error {
+	m, err := r.readMeta(id)
+	if err != nil {
+		return err
+	}
+	if _, ok := r.exitStatus(id); ok {
+		return nil
+	}
+	sig, err := parseSignal(m.StopSignal)
+	if err != nil {
+		return fmt.Errorf("stopping container %s: %w", id, err)
+	}
+	if err := r.Kill(ctx, id, sig); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	_, err = r.Wait(wctx, id)
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if err := r.Kill(ctx, id, syscall.SIGKILL); err != nil {
+		return err
+	}
+	_, err = r.Wait(ctx, id)
+	return err
+}
+
+// Wait blocks until the container has exited and returns its exit status. It works for
+// containers created by an earlier process too. ErrExitUnknown means the shim died first.
+func (r *Runtime) Wait(ctx context.Context, id string) (ExitStatus, error) {
+	if _, err := r.readMeta(id); err != nil {
+		return ExitStatus{}, err
+	}
+	if st, ok := r.exitStatus(id); ok {
+		return st, nil
+	}
+	if err := r.waitShim(ctx, id); err != nil {
+		return ExitStatus{}, err
+	}
+	if st, ok := r.exitStatus(id); ok {
+		return st, nil
+	}
+	return ExitStatus{}, fmt.Errorf("waiting for container %s: %w", id, ErrExitUnknown)
+}
+
+// Delete removes the container: it kills it if it still runs, then removes the runtime
+// state, cgroups, bundle, log files and exit file. Copy logs first if they must be kept.
+func (r *Runtime) Delete(ctx context.Context, id string) error {
+	if _, err := os.Stat(r.bundle(id)); err != nil {
+		return fmt.Errorf("deleting container %s: %w", id, ErrNotFound)
+	}
+	if r.shimAlive(id) {
+		r.runc(ctx, "kill", "--all", id, "KILL")
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		r.waitShim(wctx, id)
+		cancel()
+	}
+	if err := r.runc(ctx, "delete", "-f", id); err != nil && r.runcKnows(ctx, id) {
+		return fmt.Errorf("deleting container %s: %w", id, err)
+	}
+	os.Remove(r.shimFile(id))
+	if err := os.RemoveAll(r.bundle(id)); err != nil {
+		return fmt.Errorf("deleting container %s: %w", id, err)
+	}
+	return nil
+}
+
+func (r *Runtime) runcKnows(ctx context.Context, id string) bool {
+	_, err := os.Stat(filepath.Join(r.runcRoot, id))
+	return err == nil
+}
+
+// List returns every container in DataDir, including those created by an earlier process:
+// running ones (shim alive) and exited ones (exit file), with their status.
+func (r *Runtime) List(ctx context.Context) ([]ContainerInfo, error) {
+	entries, err := os.ReadDir(r.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	states := r.runcStates(ctx)
+	var out []ContainerInfo
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		info, err := r.info(e.Name(), states)
+		if err != nil {
+			continue // a directory being created or removed right now
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// Info returns one container's status.
+func (r *Runtime) Info(ctx context.Context, id string) (ContainerInfo, error) {
+	return r.info(id, r.runcStates(ctx))
+}
+
+func (r *Runtime) info(id string, states map[string]runcState) (ContainerInfo, error) {
+	m, err := r.readMeta(id)
+	if err != nil {
+		return ContainerInfo{}, err
+	}
+	info := ContainerInfo{ID: id, Image: m.Image, Labels: m.Labels, CreatedAt: m.CreatedAt, Bundle: r.bundle(id)}
+	st, known := states[id]
+	info.Pid = st.Pid
+	if es, ok := r.exitStatus(id); ok {
+		info.Status = StatusExited
+		info.Exit = &es
+		return info, nil
+	}
+	if sp, ok := r.shimPid(id); ok {
+		info.ShimPid = sp
+		switch {
+		case known && st.Status == "created":
+			info.Status = StatusCreated
+		case known && st.Status == "running":
+			info.Status = StatusRunning
+		case known:
+			info.Status = StatusStopping // exited; the shim is recording the status
+		default:
+			info.Status = StatusCreating
+		}
+		return info, nil
+	}
+	info.Status = StatusUnknown
+	return info, nil
+}
+
+type runcState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+}
+
+func (r *Runtime) runcStates(ctx context.Context) map[string]runcState {
+	out, err := exec.CommandContext(ctx, r.runtime, "--root", r.runcRoot, "list", "--format", "json").Output()
+	states := map[string]runcState{}
+	if err != nil {
+		return states
+	}
+	var list []runcState
+	json.Unmarshal(out, &list)
+	for _, s := range list {
+		states[s.ID] = s
+	}
+	return states
+}
