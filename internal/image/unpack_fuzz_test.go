@@ -1,0 +1,48 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzUnpack feeds arbitrary bytes to Unpack: it must never panic, and whatever it
+// accepts or rejects, nothing may appear outside the target directory.
+func FuzzUnpack(f *testing.F) {
+	for _, entries := range [][]tar.Header{
+		{{Name: "a/", Typeflag: tar.TypeDir, Mode: 0o755}, {Name: "a/b", Typeflag: tar.TypeReg, Mode: 0o644}},
+		{{Name: "../escape", Typeflag: tar.TypeReg, Mode: 0o644}},
+		{{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "../../outside"}, {Name: "link/x", Typeflag: tar.TypeReg}},
+		{{Name: "d/.wh..wh..opq", Typeflag: tar.TypeReg}, {Name: ".wh.gone", Typeflag: tar.TypeReg}},
+		{{Name: "hard", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}},
+	} {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range entries {
+			tw.WriteHeader(&h)
+		}
+		tw.Close()
+		f.Add(buf.Bytes())
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "layer")
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		Unpack(context.Background(), bytes.NewReader(data), dir)
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.Name() != "layer" && !strings.HasPrefix(e.Name(), ".") {
+				t.Fatalf("Unpack wrote %s outside its directory", e.Name())
+			}
+		}
+	})
+}
