@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gantry/internal/image"
+	"gantry/internal/network"
+	"gantry/internal/runtime"
+)
+
+// gantry drives Gantry's engine in process, as the agent does: image store, network
+// manager and runtime, with `gantry shim` as each container's shim.
+type gantry struct {
+	store *image.Store
+	img   *image.Image
+	rt    *runtime.Runtime
+	nm    *network.Manager
+	seq   int
+}
+
+func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*gantry, error) {
+	bin := filepath.Join(work, "gantry-bin")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gantry")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("building gantry (run from the repository root): %w", err)
+	}
+	g := &gantry{}
+	var err error
+	if g.store, err = image.Open(filepath.Join(work, "gantry", "images")); err != nil {
+		return nil, err
+	}
+	tb, err := os.Open(fs.tarball)
+	if err != nil {
+		return nil, err
+	}
+	g.img, err = g.store.Import(ctx, tb, imageRef)
+	tb.Close()
+	if err != nil {
+		return nil, fmt.Errorf("importing rootfs: %w", err)
+	}
+	g.rt, err = runtime.New(runtime.Config{
+		StateDir: filepath.Join(work, "gantry", "run"),
+		DataDir:  filepath.Join(work, "gantry", "containers"),
+		ShimCmd:  []string{bin, "shim"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl.add("gantry containers and mounts", g.removeAll)
+	g.nm, err = network.New(network.Config{
+		Bridge:   gantryBridge,
+		Subnet:   gantrySubnet,
+		StateDir: filepath.Join(work, "gantry", "network"),
+		Firewall: forwardDrops(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl.add("gantry network", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return g.nm.Destroy(ctx)
+	})
+	return g, nil
+}
+
+// forwardDrops tells whether the FORWARD chain's policy is DROP (as after dockerd with
+// iptables ran), in which case Gantry needs its CNI firewall plugin.
+func forwardDrops() bool {
+	out, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
+	return strings.Contains(string(out), "-P FORWARD DROP")
+}
+
+// removeAll deletes every container the runtime knows and unmounts every rootfs.
+func (g *gantry) removeAll() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var errs []error
+	cs, err := g.rt.List(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range cs {
+		if err := g.rt.Delete(ctx, c.ID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	for i := 0; i <= g.seq; i++ {
+		for _, p := range []string{"gbench-true-", "gbench-http-"} {
+			if err := g.store.Unmount(fmt.Sprint(p, i)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (g *gantry) nextID(prefix string) string {
+	g.seq++
+	return fmt.Sprint(prefix, g.seq)
+}
+
+func (g *gantry) engine() *engine {
+	return &engine{name: "gantry", oneShot: g.oneShot, serve: g.serve}
+}
+
+// oneShot: Mount → Create (own empty netns) → Start → Wait → Delete → Unmount.
+func (g *gantry) oneShot(ctx context.Context, _ int) (_ time.Duration, _ []phase, err error) {
+	id := g.nextID("gbench-true-")
+	defer func() {
+		if err != nil {
+			g.rt.Delete(context.WithoutCancel(ctx), id)
+			g.store.Unmount(id)
+		}
+	}()
+	t := newStopwatch()
+	merged, err := g.store.Mount(ctx, g.img, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	t.lap("mount")
+	spec := runtime.ContainerSpec{ID: id, Image: imageRef, Rootfs: merged, Args: []string{"/bin/true"}, NetNS: runtime.NetNSNone}
+	if err := g.rt.Create(ctx, spec); err != nil {
+		return 0, nil, err
+	}
+	t.lap("create")
+	if err := g.rt.Start(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	t.lap("start")
+	st, err := g.rt.Wait(ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	if st.Code != 0 {
+		return 0, nil, fmt.Errorf("/bin/true exited %d", st.Code)
+	}
+	t.lap("wait")
+	if err := g.rt.Delete(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	t.lap("delete")
+	if err := g.store.Unmount(id); err != nil {
+		return 0, nil, err
+	}
+	t.lap("unmount")
+	t.add("create→exit", t.between("mount", "wait"))
+	return t.total(), t.phases, nil
+}
+
+// serve: network Setup (bridge, 127.0.0.1:port → 80) → Mount → Create → Start → first
+// 200 from 127.0.0.1:port; then Delete, Unmount, Teardown (timed as "teardown").
+func (g *gantry) serve(ctx context.Context, _ int) (_ time.Duration, _ []phase, err error) {
+	id := g.nextID("gbench-http-")
+	port, err := freePort()
+	if err != nil {
+		return 0, nil, err
+	}
+	cleanup := func() error {
+		ctx := context.WithoutCancel(ctx)
+		return errors.Join(g.rt.Delete(ctx, id), g.store.Unmount(id), g.nm.Teardown(ctx, id))
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	t := newStopwatch()
+	att, err := g.nm.Setup(ctx, id, network.ModeBridge, []network.PortMapping{{HostPort: port, ContainerPort: 80, HostIP: "127.0.0.1"}})
+	if err != nil {
+		return 0, nil, err
+	}
+	t.lap("net setup")
+	merged, err := g.store.Mount(ctx, g.img, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	t.lap("mount")
+	spec := runtime.ContainerSpec{
+		ID: id, Image: imageRef, Rootfs: merged, NetNS: att.NetNS, Hostname: id,
+		Hosts: network.HostsFile(id, att.IP, nil),
+		Args:  []string{"/bin/httpd", "-f", "-p", "80", "-h", "/www"},
+	}
+	if err := g.rt.Create(ctx, spec); err != nil {
+		return 0, nil, err
+	}
+	t.lap("create")
+	if err := g.rt.Start(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	t.lap("start")
+	if err := waitServing(ctx, fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil {
+		return 0, nil, err
+	}
+	t.lap("start→200")
+	total := t.total()
+	t.add("create+start→200", t.between("mount", "start→200"))
+	if err := cleanup(); err != nil {
+		return 0, nil, fmt.Errorf("tearing down: %w", err)
+	}
+	t.lap("teardown")
+	return total, t.phases, nil
+}
+
+// stopwatch records consecutive laps.
+type stopwatch struct {
+	start, last time.Time
+	phases      []phase
+	at          map[string]time.Time
+}
+
+func newStopwatch() *stopwatch {
+	now := time.Now()
+	return &stopwatch{start: now, last: now, at: map[string]time.Time{}}
+}
+
+func (s *stopwatch) lap(name string) {
+	now := time.Now()
+	s.phases = append(s.phases, phase{name, now.Sub(s.last)})
+	s.last, s.at[name] = now, now
+}
+
+func (s *stopwatch) add(name string, d time.Duration) { s.phases = append(s.phases, phase{name, d}) }
+
+// between is the time from the end of lap a to the end of lap b.
+func (s *stopwatch) between(a, b string) time.Duration { return s.at[b].Sub(s.at[a]) }
+
+func (s *stopwatch) total() time.Duration { return s.last.Sub(s.start) }
