@@ -2,7 +2,7 @@
 .PHONY: build up test bench
 
 build:
-	go build -o bin/gantry ./cmd/gantry
+	go build -o bin/ ./cmd/gantry ./cmd/gantry-shim
 
 up:
 	./scripts/up.sh

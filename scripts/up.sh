@@ -16,8 +16,8 @@ data_dir=${GANTRY_DATA_DIR:-/var/lib/gantry}
 log=/var/log/gantry.log
 
 echo "building gantry"
-go build -o bin/gantry ./cmd/gantry
-install -m 0755 bin/gantry /usr/local/bin/gantry
+go build -o bin/ ./cmd/gantry ./cmd/gantry-shim
+install -m 0755 bin/gantry bin/gantry-shim /usr/local/bin/
 
 # Replace a server this script started before, so the new build runs.
 pidfile=/run/gantry-server.pid

@@ -26,11 +26,11 @@ type gantry struct {
 }
 
 func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*gantry, error) {
-	bin := filepath.Join(work, "gantry-bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gantry")
+	bin := filepath.Join(work, "gantry-shim")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gantry-shim")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
-		return nil, fmt.Errorf("building gantry (run from the repository root): %w", err)
+		return nil, fmt.Errorf("building gantry-shim (run from the repository root): %w", err)
 	}
 	g := &gantry{}
 	var err error
@@ -49,7 +49,7 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 	g.rt, err = runtime.New(runtime.Config{
 		StateDir: filepath.Join(work, "gantry", "run"),
 		DataDir:  filepath.Join(work, "gantry", "containers"),
-		ShimCmd:  []string{bin, "shim"},
+		ShimCmd:  []string{bin},
 	})
 	if err != nil {
 		return nil, err

@@ -38,8 +38,8 @@ type Config struct {
 	// DataDir holds one directory per container: bundle, log files, exit file
 	// (e.g. /var/lib/gantry/containers).
 	DataDir string
-	// ShimCmd starts a shim; the bundle directory is appended. Default:
-	// {os.Executable(), "shim"}.
+	// ShimCmd starts a shim; the bundle directory is appended. Default: the
+	// gantry-shim binary beside the running executable, else on PATH.
 	ShimCmd []string
 }
 
@@ -83,11 +83,11 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("oci runtime %s: crun refuses cgroup v1 hybrid hosts like this one; use runc", bin)
 	}
 	if len(cfg.ShimCmd) == 0 {
-		self, err := os.Executable()
+		shim, err := findShim()
 		if err != nil {
-			return nil, fmt.Errorf("finding own executable for the shim: %w", err)
+			return nil, err
 		}
-		cfg.ShimCmd = []string{self, "shim"}
+		cfg.ShimCmd = []string{shim}
 	}
 	r := &Runtime{
 		runtime:  bin,
@@ -414,4 +414,22 @@ func (r *Runtime) runcStates(ctx context.Context) map[string]runcState {
 		states[s.ID] = s
 	}
 	return states
+}
+
+// shimBinary is the name of the per-container shim program (cmd/gantry-shim).
+const shimBinary = "gantry-shim"
+
+// findShim locates gantry-shim beside the running executable (where scripts/up.sh
+// installs it), else on PATH.
+func findShim() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), shimBinary)
+		if _, err := os.Stat(beside); err == nil {
+			return beside, nil
+		}
+	}
+	if path, err := exec.LookPath(shimBinary); err == nil {
+		return path, nil
+	}
+	return "", fmt.Errorf("%s not found beside the gantry binary or on PATH; build it with go build ./cmd/gantry-shim (scripts/up.sh installs it)", shimBinary)
 }

@@ -56,7 +56,7 @@ func reapOrphan(pid int) {
 // createAndExit plays an agent that starts a container and dies: args are state dir,
 // data dir, rootfs, id, a host directory mounted at /ctl, then the command.
 func createAndExit(args []string) int {
-	r, err := New(Config{StateDir: args[0], DataDir: args[1]})
+	r, err := New(Config{StateDir: args[0], DataDir: args[1], ShimCmd: selfShim()})
 	if err == nil {
 		err = r.Create(context.Background(), ContainerSpec{ID: args[3], Rootfs: args[2], Args: args[5:],
 			Mounts: []Mount{{Source: args[4], Target: "/ctl"}}})
@@ -137,7 +137,7 @@ func newFixture(t testing.TB) *fixture {
 	needRunc(t)
 	dir := t.TempDir()
 	f := &fixture{t: t, stateDir: filepath.Join(dir, "state"), dataDir: filepath.Join(dir, "data"), rootfs: busyboxRootfs(t)}
-	r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir})
+	r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -629,7 +629,7 @@ func TestAdoptionAfterCallerExits(t *testing.T) {
 		t.Fatalf("agent that creates the container: %v: %s", err, out)
 	}
 	// That agent is gone; this process is a new one on the same directories.
-	r2, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir})
+	r2, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,4 +716,13 @@ func TestCreateRejectsDuplicate(t *testing.T) {
 	if _, err := os.Stat(f.r.bundle(s.ID)); err != nil {
 		t.Errorf("failed duplicate create removed the first container's bundle")
 	}
+}
+
+// selfShim runs this test binary as the shim (TestMain dispatches "shim").
+func selfShim() []string {
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	return []string{self, "shim"}
 }

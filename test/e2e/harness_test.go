@@ -21,8 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 )
 
-// gantryBin is the binary under test, built once by TestMain.
-var gantryBin string
+// gantryBin and shimBin are the binaries under test, built once by TestMain.
+var gantryBin, shimBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gantry-e2e-bin-")
@@ -30,8 +30,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	gantryBin = filepath.Join(dir, "gantry")
-	build := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry")
+	gantryBin, shimBin = filepath.Join(dir, "gantry"), filepath.Join(dir, "gantry-shim")
+	build := exec.Command("go", "build", "-o", dir, "gantry/cmd/gantry", "gantry/cmd/gantry-shim")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building gantry:", err)

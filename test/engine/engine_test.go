@@ -19,8 +19,8 @@ import (
 	"gantry/internal/runtime"
 )
 
-// gantryBin is the binary the shim runs from, built once.
-var gantryBin string
+// shimBin is the per-container shim, built once.
+var shimBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gantry-engine-bin-")
@@ -28,11 +28,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	gantryBin = filepath.Join(dir, "gantry")
-	build := exec.Command("go", "build", "-o", gantryBin, "gantry/cmd/gantry")
+	shimBin = filepath.Join(dir, "gantry-shim")
+	build := exec.Command("go", "build", "-o", shimBin, "gantry/cmd/gantry-shim")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building gantry:", err)
+		fmt.Fprintln(os.Stderr, "building gantry-shim:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -65,7 +65,7 @@ func newNode(t *testing.T, bridge, subnet string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nm.Destroy(context.Background()) })
-	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{gantryBin, "shim"}})
+	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{shimBin}})
 	if err != nil {
 		t.Fatal(err)
 	}
