@@ -16,7 +16,7 @@ import (
 )
 
 // gantry drives Gantry's engine in process, as the agent does: image store, network
-// manager and runtime, with `gantry shim` as each container's shim.
+// manager and runtime, with `gantry-shim` as each container's shim.
 type gantry struct {
 	store *image.Store
 	img   *image.Image
