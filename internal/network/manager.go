@@ -224,9 +224,19 @@ func checkModePorts(mode string, ports []PortMapping) ([]PortMapping, error) {
 	return ports, nil
 }
 
-// Setup creates the network for attachment id. If it fails, whatever it
-// created is removed again.
+// Setup creates the network for attachment id: Prepare, then Connect.
 func (m *Manager) Setup(ctx context.Context, id, mode string, ports []PortMapping) (*Attachment, error) {
+	if _, err := m.Prepare(ctx, id, mode, ports); err != nil {
+		return nil, err
+	}
+	return m.Connect(ctx, id)
+}
+
+// Prepare claims id and its host ports and creates its network namespace. The
+// attachment it returns has its namespace and ports but no address yet. It takes about
+// a millisecond, so a container can be created in the namespace while Connect attaches
+// it to the bridge: the slow CNI work overlaps the runtime's.
+func (m *Manager) Prepare(ctx context.Context, id, mode string, ports []PortMapping) (*Attachment, error) {
 	if err := validateID(id); err != nil {
 		return nil, err
 	}
@@ -241,14 +251,44 @@ func (m *Manager) Setup(ctx context.Context, id, mode string, ports []PortMappin
 	if err := m.reserve(r); err != nil {
 		return nil, err
 	}
-	if err := m.setup(ctx, r); err != nil {
-		if terr := m.Teardown(context.WithoutCancel(ctx), id); terr != nil {
-			err = errors.Join(err, fmt.Errorf("undoing: %w", terr))
+	if mode != ModeHost {
+		if err := createNetNS(r.NetNS); err != nil {
+			return nil, m.undo(ctx, id, err)
 		}
-		return nil, fmt.Errorf("setting up network for %s: %w", id, err)
 	}
-	m.log.Info("network attached", "attachment", id, "mode", mode, "ip", r.IP, "ports", r.Ports)
 	return r.attachment(), nil
+}
+
+// Connect attaches a prepared attachment to the bridge (bridge and awsvpc modes) and
+// returns it with its address. If it fails, everything for id is removed.
+func (m *Manager) Connect(ctx context.Context, id string) (*Attachment, error) {
+	m.mu.Lock()
+	r, ok := m.records[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("network for %s: not prepared: %w", id, ErrBadInput)
+	}
+	if r.Mode == ModeBridge || r.Mode == ModeAWSVPC {
+		if err := m.cniAdd(ctx, r); err != nil {
+			return nil, m.undo(ctx, id, err)
+		}
+		m.mu.Lock()
+		err := m.writeRecord(r)
+		m.mu.Unlock()
+		if err != nil {
+			return nil, m.undo(ctx, id, err)
+		}
+	}
+	m.log.Info("network attached", "attachment", id, "mode", r.Mode, "ip", r.IP, "ports", r.Ports)
+	return r.attachment(), nil
+}
+
+// undo tears down whatever exists for id after err and returns err with context.
+func (m *Manager) undo(ctx context.Context, id string, err error) error {
+	if terr := m.Teardown(context.WithoutCancel(ctx), id); terr != nil {
+		err = errors.Join(err, fmt.Errorf("undoing: %w", terr))
+	}
+	return fmt.Errorf("setting up network for %s: %w", id, err)
 }
 
 // reserve claims id and resolves r's host ports under the lock, then
@@ -279,24 +319,6 @@ func (m *Manager) reserve(r *record) error {
 	}
 	m.records[r.ID] = r
 	return nil
-}
-
-func (m *Manager) setup(ctx context.Context, r *record) error {
-	if r.Mode == ModeHost {
-		return nil
-	}
-	if err := createNetNS(r.NetNS); err != nil {
-		return err
-	}
-	if r.Mode == ModeNone {
-		return nil
-	}
-	if err := m.cniAdd(ctx, r); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.writeRecord(r)
 }
 
 // Get returns the attachment for id, including ones set up before a restart.

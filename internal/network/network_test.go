@@ -807,3 +807,34 @@ func TestOutboundNAT(t *testing.T) {
 		t.Errorf("outside server saw %q (%v), want the host's 10.213.249.1 (task is %v)", got, err, a.IP)
 	}
 }
+
+// Prepare returns a usable namespace at once; Connect adds the address later, so a
+// container can be created in between.
+func TestPrepareThenConnect(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, 30)
+	m := env.manager(t)
+	if _, err := m.Connect(context.Background(), "never-prepared"); !errors.Is(err, ErrBadInput) {
+		t.Fatalf("Connect without Prepare: %v", err)
+	}
+	att, err := m.Prepare(context.Background(), "split", ModeBridge, []PortMapping{{ContainerPort: 80, Protocol: "tcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if att.IP != nil || att.Ports[0].HostPort == 0 {
+		t.Fatalf("prepared attachment: IP %v ports %+v; want no IP yet and a resolved host port", att.IP, att.Ports)
+	}
+	if _, err := os.Stat(att.NetNS); err != nil {
+		t.Fatalf("prepared namespace: %v", err)
+	}
+	connected, err := m.Connect(context.Background(), "split")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !env.subnet.Contains(connected.IP) || connected.NetNS != att.NetNS || connected.Ports[0] != att.Ports[0] {
+		t.Fatalf("connected: %+v, prepared %+v", connected, att)
+	}
+	if err := m.Teardown(context.Background(), "split"); err != nil {
+		t.Fatal(err)
+	}
+}
