@@ -12,10 +12,6 @@ import (
 
 // createNetNS creates a new network namespace with its loopback interface
 // up and bind-mounts it on path, which must not exist yet.
-//
-// The work runs on a dedicated, locked OS thread: the thread enters the new
-// namespace, and if it cannot get back to the original one, it stays locked so
-// the Go runtime discards it when the goroutine ends.
 func createNetNS(path string) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
 	if err != nil {
@@ -23,36 +19,21 @@ func createNetNS(path string) error {
 	}
 	f.Close()
 
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("opening current netns: %w", err)
-			return
-		}
-		defer orig.Close()
+	err = onOtherNetNS(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-			return
+			return fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
 		}
-		err = unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, "")
-		if err != nil {
-			err = fmt.Errorf("bind-mounting netns on %s: %w", path, err)
-		} else if lerr := loopbackUp(); lerr != nil {
-			err = fmt.Errorf("bringing up loopback in netns %s: %w", path, lerr)
+		return nil
+	}, func() error {
+		if err := unix.Mount("/proc/thread-self/ns/net", path, "none", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind-mounting netns on %s: %w", path, err)
 		}
-		if serr := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); serr != nil {
-			// Leave the thread locked: it dies with this goroutine.
-			errc <- errors.Join(err, fmt.Errorf("returning to the original netns: %w", serr))
-			return
+		if err := loopbackUp(); err != nil {
+			return fmt.Errorf("bringing up loopback in netns %s: %w", path, err)
 		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	})
+	if err != nil {
 		removeNetNS(path)
 		return err
 	}
@@ -115,6 +96,19 @@ func execInNetNS(path string, fn func() error) error {
 		return fmt.Errorf("opening netns %s: %w", path, err)
 	}
 	defer target.Close()
+	return onOtherNetNS(func() error {
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("entering netns %s: %w", path, err)
+		}
+		return nil
+	}, fn)
+}
+
+// onOtherNetNS runs enter (which moves the calling thread into another network
+// namespace) and then fn on a dedicated, locked OS thread, and returns the thread to
+// its original namespace. If it cannot get back, the thread stays locked so the Go
+// runtime discards it when the goroutine ends.
+func onOtherNetNS(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -125,14 +119,14 @@ func execInNetNS(path string, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering netns %s: %w", path, err)
+			errc <- err
 			return
 		}
 		ferr := fn()
 		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("returning from netns %s: %w", path, err))
+			errc <- errors.Join(ferr, fmt.Errorf("returning to the original netns: %w", err))
 			return // the thread stays locked and dies with the goroutine
 		}
 		runtime.UnlockOSThread()
