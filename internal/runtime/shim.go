@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunShim is the body of the hidden `gantry shim BUNDLE` command: the per-container
+// RunShim is the body of `gantry-shim BUNDLE` (cmd/gantry-shim): the per-container
 // process that Create starts detached. It has the OCI runtime create the container with
 // stdio it owns, logs the output, reaps the container's init (as child subreaper), writes
 // the exit file and returns. Create passes a status pipe as fd 3 and reads "ok" or
