@@ -162,7 +162,15 @@ type planner struct {
 	cands     []cand
 	memberOf  []Expr
 	distinct  bool
-	spreadVal map[string]map[string]int // attribute -> value -> tasks of the group
+	// spread indexes, per spread-by-attribute strategy, which value each candidate has,
+	// so the per-task scan compares integers instead of looking up maps.
+	spread map[string]*spreadIndex
+}
+
+// spreadIndex counts tasks of the group per value of one attribute.
+type spreadIndex struct {
+	valueOf []int // per candidate: index into counts
+	counts  []int // per attribute value: tasks of the group
 }
 
 func newPlanner(req Request, instances []Instance) (*planner, error) {
@@ -190,16 +198,28 @@ func newPlanner(req Request, instances []Instance) (*planner, error) {
 		if s.Type != "spread" || !ok {
 			continue
 		}
-		if p.spreadVal == nil {
-			p.spreadVal = map[string]map[string]int{}
+		if p.spread == nil {
+			p.spread = map[string]*spreadIndex{}
 		}
-		counts := map[string]int{}
-		for _, c := range p.cands {
-			counts[c.inst.Attributes[name]] += c.groupSize
-		}
-		p.spreadVal[name] = counts
+		p.spread[name] = newSpreadIndex(p.cands, name)
 	}
 	return p, nil
+}
+
+func newSpreadIndex(cands []cand, attribute string) *spreadIndex {
+	idx := &spreadIndex{valueOf: make([]int, len(cands))}
+	values := map[string]int{}
+	for i, c := range cands {
+		v, ok := values[c.inst.Attributes[attribute]]
+		if !ok {
+			v = len(idx.counts)
+			values[c.inst.Attributes[attribute]] = v
+			idx.counts = append(idx.counts, 0)
+		}
+		idx.valueOf[i] = v
+		idx.counts[v] += c.groupSize
+	}
+	return idx
 }
 
 func (p *planner) validate() error {
@@ -332,18 +352,18 @@ func (p *planner) choose(fit []int, rnd *rand.Rand) int {
 // narrow keeps the candidates with the lowest key for s: remaining cpu or
 // memory for binpack, tasks of the group for spread.
 func (p *planner) narrow(idx []int, s Strategy) []int {
-	key := func(i int) int {
-		c := &p.cands[i]
-		switch {
-		case s.Field == "cpu":
-			return c.cpu
-		case s.Field == "memory":
-			return c.mem
-		case s.Field == "instanceId" || s.Field == "host":
-			return c.groupSize + c.placed*boolInt(p.req.Group == "")
-		}
-		name := strings.TrimPrefix(s.Field, attributePrefix)
-		return p.spreadVal[name][c.inst.Attributes[name]]
+	var key func(i int) int
+	switch s.Field {
+	case "cpu":
+		key = func(i int) int { return p.cands[i].cpu }
+	case "memory":
+		key = func(i int) int { return p.cands[i].mem }
+	case "instanceId", "host":
+		ownOnly := boolInt(p.req.Group == "")
+		key = func(i int) int { return p.cands[i].groupSize + p.cands[i].placed*ownOnly }
+	default:
+		spread := p.spread[strings.TrimPrefix(s.Field, attributePrefix)]
+		key = func(i int) int { return spread.counts[spread.valueOf[i]] }
 	}
 	// Filter in place: idx is the planner's own scratch slice.
 	out := idx[:0]
@@ -378,7 +398,7 @@ func (p *planner) book(i int) {
 	if p.req.Group != "" {
 		c.groupSize++
 	}
-	for name, counts := range p.spreadVal {
-		counts[c.inst.Attributes[name]]++
+	for _, spread := range p.spread {
+		spread.counts[spread.valueOf[i]]++
 	}
 }
