@@ -158,10 +158,10 @@ type cand struct {
 }
 
 type planner struct {
-	req       Request
-	cands     []cand
-	memberOf  []Expr
-	distinct  bool
+	req      Request
+	cands    []cand
+	memberOf []Expr
+	distinct bool
 	// spread indexes, per spread-by-attribute strategy, which value each candidate has,
 	// so the per-task scan compares integers instead of looking up maps.
 	spread map[string]*spreadIndex
