@@ -22,6 +22,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
+	"gantry/internal/server"
 )
 
 // op sends one request as client number `client` (its i-th request) and reports failure.
@@ -159,7 +161,8 @@ func startGantry(work string) (*gantryProc, error) {
 	for range 300 {
 		if resp, err := http.Get(g.endpoint + "/readyz"); err == nil && resp.StatusCode == 200 {
 			resp.Body.Close()
-			g.creds, err = readCredentials(filepath.Join(dataDir, "credentials"))
+			key, err := server.ReadCredentials(filepath.Join(dataDir, "credentials"))
+			g.creds = aws.Credentials{AccessKeyID: key.ID, SecretAccessKey: key.Secret}
 			return g, err
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -228,24 +231,6 @@ func send(c *http.Client, req *http.Request) error {
 
 func httpClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
-}
-
-func readCredentials(path string) (aws.Credentials, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return aws.Credentials{}, err
-	}
-	var c aws.Credentials
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			c.AccessKeyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			c.SecretAccessKey = strings.TrimSpace(v)
-		}
-	}
-	return c, nil
 }
 
 func freeAddr() (string, error) {

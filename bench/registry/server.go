@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	gantryserver "gantry/internal/server"
 )
 
 // server is one gantry server process. The benchmark starts a fresh one per measured run,
@@ -56,12 +56,12 @@ func startServer(ctx context.Context, bin, dataDir, logPath string) (*server, er
 		s.stop()
 		return nil, err
 	}
-	keyID, secret, err := readCredentials(filepath.Join(dataDir, "credentials"))
+	key, err := gantryserver.ReadCredentials(filepath.Join(dataDir, "credentials"))
 	if err != nil {
 		s.stop()
 		return nil, err
 	}
-	s.creds = keyID + ":" + secret
+	s.creds = key.ID + ":" + key.Secret
 	if _, s.idleRSS, err = s.rss(); err != nil {
 		s.stop()
 		return nil, err
@@ -136,28 +136,6 @@ func (s *server) logTail(n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return "server log (" + s.logPath + "):\n  " + strings.Join(lines, "\n  ")
-}
-
-// readCredentials reads the access key id and secret from an AWS shared-credentials file.
-func readCredentials(path string) (keyID, secret string, err error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", "", fmt.Errorf("reading gantry credentials: %w", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			keyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			secret = strings.TrimSpace(v)
-		}
-	}
-	if keyID == "" || secret == "" {
-		return "", "", fmt.Errorf("%s: no aws_access_key_id and aws_secret_access_key", path)
-	}
-	return keyID, secret, nil
 }
 
 func freeAddr() (string, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"gantry/internal/iam"
 )
@@ -41,4 +42,28 @@ func writeCredentials(path string, key iam.AccessKey) error {
 		return fmt.Errorf("writing credentials to %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadCredentials reads back the key writeCredentials stored in path: the [default]
+// profile's aws_access_key_id and aws_secret_access_key. Tests and benchmarks use it to
+// sign requests to a server they started.
+func ReadCredentials(path string) (iam.AccessKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return iam.AccessKey{}, fmt.Errorf("reading credentials: %w", err)
+	}
+	var key iam.AccessKey
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, _ := strings.Cut(line, "=")
+		switch strings.TrimSpace(name) {
+		case "aws_access_key_id":
+			key.ID = strings.TrimSpace(value)
+		case "aws_secret_access_key":
+			key.Secret = strings.TrimSpace(value)
+		}
+	}
+	if key.ID == "" || key.Secret == "" {
+		return iam.AccessKey{}, fmt.Errorf("%s has no aws_access_key_id and aws_secret_access_key", path)
+	}
+	return key, nil
 }

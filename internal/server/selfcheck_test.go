@@ -49,6 +49,9 @@ func TestWriteCredentialsIsPrivateAndStable(t *testing.T) {
 	if string(data) != "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key = secret\n" {
 		t.Fatalf("content %q", data)
 	}
+	if back, err := ReadCredentials(path); err != nil || back.ID != key.ID || back.Secret != key.Secret {
+		t.Fatalf("ReadCredentials: %+v %v", back, err)
+	}
 	// A file someone loosened or edited is put right on the next start.
 	os.WriteFile(path, []byte("junk"), 0o644)
 	if err := writeCredentials(path, key); err != nil {

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	gantryserver "gantry/internal/server"
 )
 
 // gantryBin and shimBin are the binaries under test, built once by TestMain.
@@ -99,22 +101,11 @@ func (s *server) start() {
 
 func (s *server) loadCredentials() {
 	s.t.Helper()
-	data, err := os.ReadFile(s.credentialsPath())
+	key, err := gantryserver.ReadCredentials(s.credentialsPath())
 	if err != nil {
-		s.t.Fatalf("reading credentials: %v", err)
+		s.t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, _ := strings.Cut(line, "=")
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			s.KeyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			s.Secret = strings.TrimSpace(v)
-		}
-	}
-	if s.KeyID == "" || s.Secret == "" {
-		s.t.Fatalf("credentials file lacks a key:\n%s", data)
-	}
+	s.KeyID, s.Secret = key.ID, key.Secret
 }
 
 func (s *server) credentialsPath() string { return filepath.Join(s.dataDir, "credentials") }
