@@ -190,12 +190,12 @@ func (s *Service) describeImages(ctx context.Context, _ *awsapi.Request, in *des
 // imageDetail describes an image; its size is the manifest's plus the blobs it names, as
 // ECR counts it.
 func (s *Service) imageDetail(ctx context.Context, name string, im registry.Image) (ImageDetail, error) {
+	sizes, err := s.registry.BlobSizes(ctx, name, im.Blobs)
+	if err != nil {
+		return ImageDetail{}, err
+	}
 	size := im.Size
-	for _, d := range im.Blobs {
-		n, _, err := s.registry.BlobSize(ctx, name, d)
-		if err != nil {
-			return ImageDetail{}, err
-		}
+	for _, n := range sizes {
 		size += n
 	}
 	var pulled *awsapi.Timestamp

@@ -116,7 +116,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, name string) error {
 	return nil
 }
 
-// BlobSize returns the size of a blob repository name holds, and whether it holds it.
-func (r *Registry) BlobSize(ctx context.Context, name string, d digest.Digest) (int64, bool, error) {
-	return r.index.hasBlob(ctx, name, d)
+// BlobSizes returns the sizes of those of ds that repository name holds.
+func (r *Registry) BlobSizes(ctx context.Context, name string, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	return r.index.blobSizes(ctx, name, ds)
 }

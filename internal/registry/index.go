@@ -130,6 +130,38 @@ func (ix *index) hasBlob(ctx context.Context, name string, d digest.Digest) (int
 	return l.Size, err == nil, err
 }
 
+// maxOpsPerTxn stays under etcd's default limit of operations in one transaction.
+const maxOpsPerTxn = 128
+
+// blobSizes returns the size of each of ds that repository name holds, reading the
+// links in as few store round trips as etcd allows; blobs it lacks are absent.
+func (ix *index) blobSizes(ctx context.Context, name string, ds []digest.Digest) (map[digest.Digest]int64, error) {
+	sizes := make(map[digest.Digest]int64, len(ds))
+	for start := 0; start < len(ds); start += maxOpsPerTxn {
+		chunk := ds[start:min(start+maxOpsPerTxn, len(ds))]
+		keys := make([]string, len(chunk))
+		for i, d := range chunk {
+			keys[i] = linkKey(name, d)
+		}
+		found, err := ix.st.GetMany(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range chunk {
+			kv, ok := found[keys[i]]
+			if !ok {
+				continue
+			}
+			var l link
+			if err := json.Unmarshal(kv.Value, &l); err != nil {
+				return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
+			}
+			sizes[d] = l.Size
+		}
+	}
+	return sizes, nil
+}
+
 // linkBlob makes blob d visible in repository name, creating the repository if needed.
 func (ix *index) linkBlob(ctx context.Context, name string, d digest.Digest, size int64) error {
 	writes := []store.Write{write(linkKey(name, d), link{Size: size}, store.Any)}

@@ -224,12 +224,12 @@ func manifestDigest(m *Manifest, body []byte, ref string, tagParams []string) ([
 // checkReferences requires every blob and child manifest a manifest names to be in the
 // repository already; a subject may be pushed later, as the spec allows.
 func (r *Registry) checkReferences(ctx context.Context, name string, m *Manifest) error {
+	sizes, err := r.index.blobSizes(ctx, name, m.Blobs)
+	if err != nil {
+		return err
+	}
 	for _, d := range m.Blobs {
-		_, ok, err := r.index.hasBlob(ctx, name, d)
-		if err != nil {
-			return err
-		}
-		if !ok {
+		if _, ok := sizes[d]; !ok {
 			return errManifestBlobUnknown("manifest references blob " + d.String() + ", which is not in repository " + name + "; push it first")
 		}
 	}
