@@ -107,13 +107,9 @@ func validateTags(tags []Tag) error {
 		return awsapi.ClientError("TooManyTagsException", "tags: %d given; a repository can have at most %d", len(tags), maxTags)
 	}
 	for i, t := range tags {
-		switch {
-		case t.Key == "" || len(t.Key) > 128:
-			return awsapi.InvalidParameter("tags[%d].Key: must be 1 to 128 characters", i)
-		case len(t.Value) > 256:
-			return awsapi.InvalidParameter("tags[%d].Value: must be at most 256 characters", i)
-		case strings.HasPrefix(strings.ToLower(t.Key), "aws:"):
-			return awsapi.InvalidParameter("tags[%d].Key: the aws: prefix is reserved for AWS use", i)
+		if part, problem := awsapi.CheckTag(t.Key, t.Value); part != "" {
+			// ECR spells the members Key and Value.
+			return awsapi.InvalidParameter("tags[%d].%s%s: %s", i, strings.ToUpper(part[:1]), part[1:], problem)
 		}
 	}
 	return nil
