@@ -12,9 +12,19 @@ type apiError struct {
 	code    string
 	message string
 	detail  any
+	// cause is a sentinel callers outside the HTTP path can test with errors.Is.
+	cause error
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+// because records the sentinel an error stands for.
+func (e *apiError) because(cause error) *apiError {
+	e.cause = cause
+	return e
+}
 
 func errorf(status int, code, message string) *apiError {
 	return &apiError{status: status, code: code, message: message}

@@ -58,10 +58,6 @@ func (r *Registry) Images(ctx context.Context, name string) ([]Image, error) {
 // ErrManifestUnknown.
 func (r *Registry) ManifestContent(ctx context.Context, name, ref string) (*Manifest, []byte, error) {
 	m, err := r.lookupManifest(ctx, name, ref)
-	var apiErr *apiError
-	if errors.As(err, &apiErr) && (apiErr.code == "MANIFEST_UNKNOWN" || apiErr.code == "NAME_UNKNOWN") {
-		return nil, nil, fmt.Errorf("%s in %s: %w", ref, name, ErrManifestUnknown)
-	}
 	if err != nil {
 		return nil, nil, err
 	}

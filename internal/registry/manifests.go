@@ -42,19 +42,17 @@ func (r *Registry) lookupManifest(ctx context.Context, name, ref string) (*Manif
 	return m, err
 }
 
-// manifestUnknown distinguishes an unknown repository from an unknown manifest.
+// manifestUnknown distinguishes an unknown repository from an unknown manifest; both
+// are ErrManifestUnknown to callers outside the HTTP path.
 func (r *Registry) manifestUnknown(ctx context.Context, name, ref string) error {
-	if ok, err := r.index.repoExists(ctx, name); err != nil || !ok {
-		return cmpErr(err, errNameUnknown(name))
-	}
-	return errManifestUnknown("manifest " + ref + " is not in repository " + name)
-}
-
-func cmpErr(err error, otherwise *apiError) error {
-	if err != nil {
+	ok, err := r.index.repoExists(ctx, name)
+	switch {
+	case err != nil:
 		return err
+	case !ok:
+		return errNameUnknown(name).because(ErrManifestUnknown)
 	}
-	return otherwise
+	return errManifestUnknown("manifest " + ref + " is not in repository " + name).because(ErrManifestUnknown)
 }
 
 // pullRecordInterval bounds how often a manifest's last pull time is rewritten, so a
