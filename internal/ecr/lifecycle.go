@@ -5,7 +5,6 @@ import (
 	"slices"
 
 	"gantry/internal/awsapi"
-	"gantry/internal/registry"
 )
 
 type putLifecyclePolicyInput struct {
@@ -85,16 +84,14 @@ func (s *Service) lifecycleCandidates(ctx context.Context, name string) ([]Image
 	if err != nil {
 		return nil, err
 	}
+	// InUse (an image a task that is not STOPPED runs, never expired) stays false until
+	// Gantry runs tasks; the task pipeline sets it.
 	out := make([]Image, len(images))
 	for i, im := range images {
-		out[i] = Image{Digest: im.Digest.String(), Tags: im.Tags, PushedAt: im.PushedAt, InUse: s.inUse(name, im)}
+		out[i] = Image{Digest: im.Digest.String(), Tags: im.Tags, PushedAt: im.PushedAt}
 	}
 	return out, nil
 }
-
-// inUse reports whether a task that is not STOPPED uses an image. Gantry does not run
-// tasks yet, so nothing is in use; the task pipeline fills this in.
-func (s *Service) inUse(string, registry.Image) bool { return false }
 
 // applyLifecycle expires what a repository's lifecycle policy selects.
 func (s *Service) applyLifecycle(ctx context.Context, name string) error {
