@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"gantry/internal/image"
@@ -59,7 +58,7 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 		Bridge:   gantryBridge,
 		Subnet:   gantrySubnet,
 		StateDir: filepath.Join(work, "gantry", "network"),
-		Firewall: forwardDrops(),
+		Firewall: network.ForwardDrops(),
 	})
 	if err != nil {
 		return nil, err
@@ -70,13 +69,6 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 		return g.nm.Destroy(ctx)
 	})
 	return g, nil
-}
-
-// forwardDrops tells whether the FORWARD chain's policy is DROP (as after dockerd with
-// iptables ran), in which case Gantry needs its CNI firewall plugin.
-func forwardDrops() bool {
-	out, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
-	return strings.Contains(string(out), "-P FORWARD DROP")
 }
 
 // removeAll deletes every container the runtime knows and unmounts every rootfs.

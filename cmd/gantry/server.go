@@ -36,6 +36,15 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringVar(&cfg.Region, "region", "us-east-1", "region in ARNs and SigV4 scopes")
 	f.StringVar(&cfg.Account, "account", "000000000000", "12-digit account id in ARNs")
 	f.BoolVar(&cfg.NoCreateOnPush, "no-create-on-push", false, "refuse registry pushes to repositories not created first (aws ecr create-repository, gantry repo create)")
+	f.BoolVar(&cfg.Agent.Disabled, "no-agent", false, "run no agent in this process: this machine runs no tasks (other machines join with 'gantry agent')")
+	f.StringVar(&cfg.Agent.Cluster, "cluster", "default", "cluster the in-process agent's instance joins")
+	f.StringVar(&cfg.Agent.RunDir, "run-dir", "/run/gantry", "volatile node state: OCI runtime root, shims, network namespaces")
+	f.StringVar(&cfg.Agent.Bridge, "bridge", "gantry0", "bridge that task networks attach to")
+	f.StringVar(&cfg.Agent.Subnet, "subnet", "10.213.0.0/16", "IPv4 subnet tasks get addresses from")
+	f.StringVar(&cfg.Agent.AvailabilityZone, "availability-zone", "", "the instance's ecs.availability-zone attribute (for spread placement)")
+	f.StringToStringVar(&cfg.Agent.Attributes, "attribute", nil, "custom instance attribute NAME=VALUE (repeatable), for memberOf constraints")
+	f.IntVar(&cfg.Agent.ReservedMemoryMiB, "reserved-memory", 256, "MiB of this machine's memory that tasks may not book")
+	f.StringVar(&cfg.Agent.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	return cmd
 }

@@ -52,7 +52,7 @@ Start a server with 'gantry server', then talk to it with these commands or with
 	pf.StringVar(&g.credentials, "credentials", envOr("GANTRY_CREDENTIALS", defaultCredentials), "AWS shared-credentials file with the access key to use (env GANTRY_CREDENTIALS); AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win when set")
 	pf.StringVar(&g.region, "region", envOr("GANTRY_REGION", defaultRegion), "region the server runs as (env GANTRY_REGION)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(newClusterCommand(g), newTaskDefCommand(g), newRepoCommand(g), newLoginCommand(g))
+	root.AddCommand(newClusterCommand(g), newTaskDefCommand(g), newRepoCommand(g), newLoginCommand(g), newPsCommand(g), newStopCommand(g), newInspectCommand(g), newInstanceCommand(g), newRunCommand(g), newImageCommand(g), newImagesCommand(g), newRmiCommand(g), newLogsCommand(g), newExecCommand(g))
 	return root
 }
 
@@ -62,21 +62,30 @@ func Execute(ctx context.Context, root *cobra.Command) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(os.Stderr, "gantry: "+describeError(err))
 	var exit *exitError
-	if errors.As(err, &exit) {
+	if errors.As(err, &exit) && exit.err == nil {
+		return exit.code // the command said all it had to say (a container's exit code)
+	}
+	fmt.Fprintln(os.Stderr, "gantry: "+describeError(err))
+	if exit != nil {
 		return exit.code
 	}
 	return 1
 }
 
-// exitError carries a specific exit code out of a command.
+// exitError carries a specific exit code out of a command; with a nil err nothing more
+// is printed.
 type exitError struct {
 	code int
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 func envOr(name, def string) string {

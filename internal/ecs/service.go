@@ -23,6 +23,13 @@ type Config struct {
 	Account string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// HeartbeatTimeout is how long an agent may stay silent before its instance shows
+	// agentConnected false and its tasks connectivity DISCONNECTED; 0 means
+	// DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
+	// StoppedTaskRetention is how long STOPPED tasks stay describable; 0 means
+	// DefaultStoppedTaskRetention.
+	StoppedTaskRetention time.Duration
 }
 
 // Service handles ECS actions against the store.
@@ -50,21 +57,34 @@ func (s *Service) API() *awsapi.Service {
 		TargetPrefix: targetPrefix,
 		SigningName:  "ecs",
 		Actions: map[string]awsapi.Action{
-			"CreateCluster":              awsapi.Handle(s.createCluster),
-			"DescribeClusters":           awsapi.Handle(s.describeClusters),
-			"ListClusters":               awsapi.Handle(s.listClusters),
-			"UpdateCluster":              awsapi.Handle(s.updateCluster),
-			"UpdateClusterSettings":      awsapi.Handle(s.updateClusterSettings),
-			"DeleteCluster":              awsapi.Handle(s.deleteCluster),
-			"RegisterTaskDefinition":     awsapi.Handle(s.registerTaskDefinition),
-			"DescribeTaskDefinition":     awsapi.Handle(s.describeTaskDefinition),
-			"ListTaskDefinitions":        awsapi.Handle(s.listTaskDefinitions),
-			"ListTaskDefinitionFamilies": awsapi.Handle(s.listTaskDefinitionFamilies),
-			"DeregisterTaskDefinition":   awsapi.Handle(s.deregisterTaskDefinition),
-			"DeleteTaskDefinitions":      awsapi.Handle(s.deleteTaskDefinitions),
-			"TagResource":                awsapi.Handle(s.tagResource),
-			"UntagResource":              awsapi.Handle(s.untagResource),
-			"ListTagsForResource":        awsapi.Handle(s.listTagsForResource),
+			"CreateCluster":                 awsapi.Handle(s.createCluster),
+			"DescribeClusters":              awsapi.Handle(s.describeClusters),
+			"ListClusters":                  awsapi.Handle(s.listClusters),
+			"UpdateCluster":                 awsapi.Handle(s.updateCluster),
+			"UpdateClusterSettings":         awsapi.Handle(s.updateClusterSettings),
+			"DeleteCluster":                 awsapi.Handle(s.deleteCluster),
+			"RegisterTaskDefinition":        awsapi.Handle(s.registerTaskDefinition),
+			"DescribeTaskDefinition":        awsapi.Handle(s.describeTaskDefinition),
+			"ListTaskDefinitions":           awsapi.Handle(s.listTaskDefinitions),
+			"ListTaskDefinitionFamilies":    awsapi.Handle(s.listTaskDefinitionFamilies),
+			"DeregisterTaskDefinition":      awsapi.Handle(s.deregisterTaskDefinition),
+			"DeleteTaskDefinitions":         awsapi.Handle(s.deleteTaskDefinitions),
+			"TagResource":                   awsapi.Handle(s.tagResource),
+			"UntagResource":                 awsapi.Handle(s.untagResource),
+			"ListTagsForResource":           awsapi.Handle(s.listTagsForResource),
+			"RegisterContainerInstance":     awsapi.Handle(s.registerContainerInstance),
+			"DeregisterContainerInstance":   awsapi.Handle(s.deregisterContainerInstance),
+			"DescribeContainerInstances":    awsapi.Handle(s.describeContainerInstances),
+			"ListContainerInstances":        awsapi.Handle(s.listContainerInstances),
+			"UpdateContainerInstancesState": awsapi.Handle(s.updateContainerInstancesState),
+			"PutAttributes":                 awsapi.Handle(s.putAttributes),
+			"DeleteAttributes":              awsapi.Handle(s.deleteAttributes),
+			"ListAttributes":                awsapi.Handle(s.listAttributes),
+			"RunTask":                       awsapi.Handle(s.runTask),
+			"StartTask":                     awsapi.Handle(s.startTask),
+			"StopTask":                      awsapi.Handle(s.stopTaskAction),
+			"DescribeTasks":                 awsapi.Handle(s.describeTasks),
+			"ListTasks":                     awsapi.Handle(s.listTasks),
 		},
 	}
 }

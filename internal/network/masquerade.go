@@ -74,3 +74,10 @@ func quoteArgs(args []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// ForwardDrops tells whether the host's iptables FORWARD chain drops by default (as after
+// dockerd started), in which case task traffic needs Config.Firewall.
+func ForwardDrops() bool {
+	out, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
+	return strings.Contains(string(out), "-P FORWARD DROP")
+}

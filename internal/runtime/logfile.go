@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// logEntry is one line of a json-file log, as Docker writes it.
-type logEntry struct {
+// LogEntry is one line of a json-file log, as Docker writes it.
+type LogEntry struct {
 	Log    string    `json:"log"`
 	Stream string    `json:"stream"`
 	Time   time.Time `json:"time"`
@@ -46,7 +46,7 @@ func openLogWriter(path string, maxBytes int64, maxFiles int) (*logWriter, error
 
 // write logs one line (or a partial line of a long one) of a stream.
 func (w *logWriter) write(stream string, line []byte) error {
-	b, err := json.Marshal(logEntry{Log: string(line), Stream: stream, Time: w.now().UTC()})
+	b, err := json.Marshal(LogEntry{Log: string(line), Stream: stream, Time: w.now().UTC()})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,9 @@ type Config struct {
 	// ShimCmd starts a shim; the bundle directory is appended. Default: the
 	// gantry-shim binary beside the running executable, else on PATH.
 	ShimCmd []string
+	// LogArchiveDir, when set, keeps the logs of deleted containers (as docker keeps
+	// those of stopped ones) until PruneLogArchive removes them; Logs still reads them.
+	LogArchiveDir string
 }
 
 // Runtime creates and supervises containers. Its methods are safe for concurrent use
@@ -51,6 +54,7 @@ type Runtime struct {
 	dataDir  string
 	runcRoot string
 	shimCmd  []string
+	archive  string
 	cgroups  cgroupLayout
 	limits   hostLimits
 
@@ -95,6 +99,7 @@ func New(cfg Config) (*Runtime, error) {
 		dataDir:  cfg.DataDir,
 		runcRoot: filepath.Join(cfg.StateDir, "runc"),
 		shimCmd:  cfg.ShimCmd,
+		archive:  cfg.LogArchiveDir,
 		cgroups:  cg,
 		limits:   currentLimits(),
 	}
@@ -312,7 +317,8 @@ func (r *Runtime) Wait(ctx context.Context, id string) (ExitStatus, error) {
 }
 
 // Delete removes the container: it kills it if it still runs, then removes the runtime
-// state, cgroups, bundle, log files and exit file. Copy logs first if they must be kept.
+// state, cgroups, bundle and exit file, and its log files unless Config.LogArchiveDir
+// keeps them.
 func (r *Runtime) Delete(ctx context.Context, id string) error {
 	if _, err := os.Stat(r.bundle(id)); err != nil {
 		return fmt.Errorf("deleting container %s: %w", id, ErrNotFound)
@@ -327,6 +333,7 @@ func (r *Runtime) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("deleting container %s: %w", id, err)
 	}
 	os.Remove(r.shimFile(id))
+	r.archiveLogs(id)
 	if err := os.RemoveAll(r.bundle(id)); err != nil {
 		return fmt.Errorf("deleting container %s: %w", id, err)
 	}

@@ -185,7 +185,7 @@ func (f *fixture) start(s ContainerSpec) string {
 }
 
 // run creates, starts and waits for a container, and returns its status and log.
-func (f *fixture) run(s ContainerSpec) (ExitStatus, []logEntry) {
+func (f *fixture) run(s ContainerSpec) (ExitStatus, []LogEntry) {
 	f.t.Helper()
 	id := f.start(s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -197,7 +197,7 @@ func (f *fixture) run(s ContainerSpec) (ExitStatus, []logEntry) {
 	return st, f.logs(id)
 }
 
-func (f *fixture) logs(id string) []logEntry {
+func (f *fixture) logs(id string) []LogEntry {
 	f.t.Helper()
 	b, err := os.ReadFile(f.r.LogPath(id))
 	if err != nil {
@@ -206,11 +206,11 @@ func (f *fixture) logs(id string) []logEntry {
 	return parseLog(f.t, b)
 }
 
-func parseLog(t testing.TB, b []byte) []logEntry {
-	var out []logEntry
+func parseLog(t testing.TB, b []byte) []LogEntry {
+	var out []LogEntry
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		var e logEntry
+		var e LogEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("bad log line %q: %v", sc.Text(), err)
 		}
@@ -219,7 +219,7 @@ func parseLog(t testing.TB, b []byte) []logEntry {
 	return out
 }
 
-func text(entries []logEntry) string {
+func text(entries []LogEntry) string {
 	var sb strings.Builder
 	for _, e := range entries {
 		sb.WriteString(e.Log)
@@ -308,7 +308,7 @@ func TestLogsStreamsInOrder(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	_, logs := f.run(f.spec("sh", "-c", "echo one; sleep 0.05; echo two >&2; sleep 0.05; echo three; printf partial"))
-	want := []logEntry{{Log: "one\n", Stream: "stdout"}, {Log: "two\n", Stream: "stderr"}, {Log: "three\n", Stream: "stdout"}, {Log: "partial", Stream: "stdout"}}
+	want := []LogEntry{{Log: "one\n", Stream: "stdout"}, {Log: "two\n", Stream: "stderr"}, {Log: "three\n", Stream: "stdout"}, {Log: "partial", Stream: "stdout"}}
 	if len(logs) != len(want) {
 		t.Fatalf("logs = %+v, want %+v", logs, want)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gantry/internal/agentconn"
 	"gantry/internal/awsapi"
 	"gantry/internal/ecr"
 	"gantry/internal/ecs"
@@ -28,6 +29,8 @@ type Config struct {
 	Account string
 	// NoCreateOnPush makes registry pushes to repositories not created through ECR fail.
 	NoCreateOnPush bool
+	// Agent configures the in-process agent.
+	Agent AgentConfig
 }
 
 // Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
@@ -70,8 +73,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
 	api := awsapi.NewJSONServer(verifier, log, ecsService.API(), ecrService.API())
+	hub := agentconn.NewHub(ctx, agentconn.HubConfig{Control: ecsService, Authenticate: authenticator(verifier), Name: ln.Addr().String(), Log: log})
+	nodes := &agentconn.Proxy{Hub: hub, Tasks: ecsService, Authenticate: authenticator(verifier)}
 	srv := &http.Server{
-		Handler:           routes(api, reg, &ready),
+		Handler:           routes(api, reg, hub, nodes, &ready),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -79,6 +84,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	go maintainRegistry(ctx, reg, ecrService, log)
+	go expireTasks(ctx, ecsService, log)
+	agentDone := make(chan struct{})
+	if cfg.Agent.Disabled {
+		close(agentDone)
+	} else {
+		go func() {
+			defer close(agentDone)
+			runAgent(ctx, cfg, ln.Addr().String(), root, log)
+		}()
+	}
 	printBanner(out, cfg, ln.Addr().String(), credsPath)
 	ready.Store(true)
 
@@ -91,6 +106,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	<-agentDone
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutting down the listener: %w", err)
 	}
@@ -147,9 +163,14 @@ func maintainRegistry(ctx context.Context, reg *registry.Registry, ecrService *e
 }
 
 // routes puts every API on the one listener.
-func routes(api *awsapi.JSONServer, reg *registry.Registry, ready *atomic.Bool) http.Handler {
+func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, nodes *agentconn.Proxy, ready *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", reg)
+	mux.Handle("/gantry/v1/agent/", hub)
+	mux.Handle(agentconn.LogsPath, nodes)
+	mux.Handle(agentconn.ExecPath, nodes)
+	mux.Handle(agentconn.NodeImages, nodes)
+	mux.Handle(agentconn.NodeImages+"/load", nodes)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

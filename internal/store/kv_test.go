@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -106,5 +107,39 @@ func TestDataSurvivesReopen(t *testing.T) {
 	kv, err := s.Get(ctx, "/k")
 	if err != nil || string(kv.Value) != "kept" {
 		t.Fatalf("after reopen: %q %v", kv.Value, err)
+	}
+}
+
+func TestWatchFromListing(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Commit(ctx, Write{Key: "/w/a", Value: []byte("1"), Expect: Any}); err != nil {
+		t.Fatal(err)
+	}
+	kvs, rev, err := s.ListAll(ctx, "/w/")
+	if err != nil || len(kvs) != 1 {
+		t.Fatalf("ListAll = %v, %v", kvs, err)
+	}
+	// A change made between the listing and the watch must still be seen.
+	if err := s.Commit(ctx, Write{Key: "/w/b", Value: []byte("2"), Expect: Any}); err != nil {
+		t.Fatal(err)
+	}
+	ch := s.Watch(ctx, "/w/", rev)
+	if err := s.Commit(ctx, Write{Key: "/w/a", Delete: true, Expect: Any}, Write{Key: "/x", Value: []byte("other prefix"), Expect: Any}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 2 {
+		for _, ev := range <-ch {
+			got = append(got, fmt.Sprintf("%s deleted=%v", ev.Key, ev.Deleted))
+		}
+	}
+	want := []string{"/w/b deleted=false", "/w/a deleted=true"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events = %q, want %q", got, want)
+	}
+	cancel()
+	for range ch {
 	}
 }

@@ -54,6 +54,8 @@ type server struct {
 	Endpoint string
 	KeyID    string
 	Secret   string
+	// args are extra server flags; startServer passes --no-agent, startNode an agent's.
+	args []string
 }
 
 // startServer starts gantry server on a free loopback port with dataDir (a new temp dir
@@ -63,7 +65,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), output: &syncBuffer{}}
+	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), output: &syncBuffer{}, args: []string{"--no-agent"}}
 	s.Endpoint = "http://" + s.addr
 	s.start()
 	return s
@@ -71,7 +73,7 @@ func startServer(t *testing.T, dataDir string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(gantryBin, "server", "--listen", s.addr, "--data-dir", s.dataDir)
+	s.cmd = exec.Command(gantryBin, append([]string{"server", "--listen", s.addr, "--data-dir", s.dataDir}, s.args...)...)
 	s.output.Reset()
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	if err := s.cmd.Start(); err != nil {

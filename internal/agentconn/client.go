@@ -1,0 +1,172 @@
+package agentconn
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"golang.org/x/net/http2"
+
+	"gantry/internal/ecs"
+)
+
+// Client is the agent's side of the connection to one server.
+type Client struct {
+	// Server is the server's base URL, http://host:port or https://host:port.
+	Server string
+	// Credentials and Region sign requests (service "ecs").
+	Credentials aws.Credentials
+	Region      string
+	// TLS configures https servers (the cluster CA, the agent's certificate).
+	TLS *tls.Config
+	// HTTP sends reports; a default client when nil.
+	HTTP *http.Client
+}
+
+var emptyPayloadHash = hex.EncodeToString(sha256.New().Sum(nil))
+
+// sign adds a SigV4 signature for body to req.
+func (c *Client) sign(req *http.Request, body []byte) error {
+	sum := sha256.Sum256(body)
+	return v4.NewSigner().SignHTTP(req.Context(), c.Credentials, req, hex.EncodeToString(sum[:]), "ecs", c.Region, time.Now())
+}
+
+// Report sends the state of one task of instanceArn.
+func (c *Client) Report(ctx context.Context, instanceArn string, t *ecs.Task) error {
+	body, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	u := strings.TrimSuffix(c.Server, "/") + ReportPath + "?" + InstanceParam + "=" + url.QueryEscape(instanceArn)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if err := c.sign(req, body); err != nil {
+		return err
+	}
+	hc := c.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return &ReportError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
+	}
+	return nil
+}
+
+// ReportError is a report or tunnel the server refused.
+type ReportError struct {
+	Status  int
+	Message string
+}
+
+func (e *ReportError) Error() string {
+	return fmt.Sprintf("server refused the report (%d): %s", e.Status, e.Message)
+}
+
+// Permanent tells whether resending the same report cannot succeed.
+func (e *ReportError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && e.Status != http.StatusTooManyRequests
+}
+
+// Serve dials the server, upgrades to a tunnel for instanceArn and serves handler over
+// it until the tunnel breaks or ctx ends. It returns nil only when ctx ended; callers
+// dial again after an error.
+func (c *Client) Serve(ctx context.Context, instanceArn string, handler http.Handler) error {
+	conn, err := c.dialTunnel(ctx, instanceArn)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	srv := &http2.Server{
+		// The server pings every few seconds; a tunnel silent for longer is dead.
+		ReadIdleTimeout: 3 * DefaultPingEvery,
+		PingTimeout:     DefaultPingEvery,
+	}
+	srv.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: handler})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("tunnel to %s closed", c.Server)
+}
+
+// dialTunnel opens a connection to the server and upgrades it to the tunnel protocol.
+func (c *Client) dialTunnel(ctx context.Context, instanceArn string) (net.Conn, error) {
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		return nil, fmt.Errorf("server URL %q: %w", c.Server, err)
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
+	var conn net.Conn
+	switch u.Scheme {
+	case "http":
+		conn, err = d.DialContext(ctx, "tcp", u.Host)
+	case "https":
+		conn, err = (&tls.Dialer{NetDialer: d, Config: c.TLS}).DialContext(ctx, "tcp", u.Host)
+	default:
+		return nil, fmt.Errorf("server URL %q: use http:// or https://", c.Server)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dialing %s: %w", c.Server, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+ConnectPath+"?"+InstanceParam+"="+url.QueryEscape(instanceArn), nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", Protocol)
+	if err := v4.NewSigner().SignHTTP(ctx, c.Credentials, req, emptyPayloadHash, "ecs", c.Region, time.Now()); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := req.Write(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		conn.Close()
+		return nil, &ReportError{Status: resp.StatusCode, Message: "tunnel refused: " + string(bytes.TrimSpace(msg))}
+	}
+	conn.SetDeadline(time.Time{})
+	return &bufferedConn{Conn: conn, r: br}, nil
+}
+
+// bufferedConn reads first what the response reader already buffered: the server may
+// send its first HTTP/2 frames right behind the 101.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(b []byte) (int, error) { return c.r.Read(b) }

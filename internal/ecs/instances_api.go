@@ -1,0 +1,267 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"gantry/internal/awsapi"
+	"gantry/internal/scheduler"
+	"gantry/internal/store"
+)
+
+type describeContainerInstancesInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Include            []string `json:"include"`
+}
+
+type describeContainerInstancesOutput struct {
+	ContainerInstances []*ContainerInstance `json:"containerInstances"`
+	Failures           []Failure            `json:"failures"`
+}
+
+func (s *Service) describeContainerInstances(ctx context.Context, _ *awsapi.Request, in *describeContainerInstancesInput) (*describeContainerInstancesOutput, error) {
+	cluster, err := s.activeClusterName(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > 100 {
+		return nil, awsapi.InvalidParameter("containerInstances: give 1 to 100 container instance ids or ARNs")
+	}
+	for _, f := range in.Include {
+		if f != "TAGS" && f != "CONTAINER_INSTANCE_HEALTH" {
+			return nil, awsapi.InvalidParameter("include: %q is invalid; use TAGS or CONTAINER_INSTANCE_HEALTH", f)
+		}
+	}
+	out := &describeContainerInstancesOutput{ContainerInstances: []*ContainerInstance{}, Failures: []Failure{}}
+	var keys, ids []string
+	for _, ident := range in.ContainerInstances {
+		id, err := s.instanceID(cluster, ident)
+		if err != nil {
+			out.Failures = append(out.Failures, Failure{Arn: ident, Reason: "MISSING"})
+			continue
+		}
+		keys, ids = append(keys, instanceKey(cluster, id)), append(ids, id)
+	}
+	kvs, err := s.store.GetMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	seen, err := s.lastSeen(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i, key := range keys {
+		kv, ok := kvs[key]
+		if !ok {
+			out.Failures = append(out.Failures, Failure{Arn: s.instanceArn(cluster, ids[i]), Reason: "MISSING"})
+			continue
+		}
+		rec, err := decodeRecord[instanceRecord](kv)
+		if err != nil {
+			return nil, err
+		}
+		ci := s.present(rec, seen[ids[i]])
+		if !slices.Contains(in.Include, "TAGS") {
+			ci.Tags = nil
+		}
+		out.ContainerInstances = append(out.ContainerInstances, ci)
+	}
+	return out, nil
+}
+
+type listContainerInstancesInput struct {
+	Cluster    string `json:"cluster"`
+	Filter     string `json:"filter"`
+	Status     string `json:"status"`
+	NextToken  string `json:"nextToken"`
+	MaxResults *int32 `json:"maxResults"`
+}
+
+type listContainerInstancesOutput struct {
+	ContainerInstanceArns []string `json:"containerInstanceArns"`
+	NextToken             string   `json:"nextToken,omitempty"`
+}
+
+func (s *Service) listContainerInstances(ctx context.Context, _ *awsapi.Request, in *listContainerInstancesInput) (*listContainerInstancesOutput, error) {
+	cluster, err := s.activeClusterName(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	limit, err := awsapi.PageSize(in.MaxResults, 100, 100)
+	if err != nil {
+		return nil, err
+	}
+	if in.Status != "" && !slices.Contains([]string{instanceActive, instanceDraining, instanceRegistering, instanceDeregistered, "REGISTRATION_FAILED"}, in.Status) {
+		return nil, awsapi.InvalidParameter("status: %q is invalid; use ACTIVE, DRAINING, REGISTERING, DEREGISTERING or REGISTRATION_FAILED", in.Status)
+	}
+	var filter scheduler.Expr
+	if in.Filter != "" {
+		if filter, err = scheduler.ParseExpression(in.Filter); err != nil {
+			return nil, awsapi.InvalidParameter("filter: %v", err)
+		}
+	}
+	prefix := instancesPrefix + cluster + "/"
+	from, err := awsapi.ResumeAfter(in.NextToken, prefix)
+	if err != nil {
+		return nil, err
+	}
+	out := &listContainerInstancesOutput{ContainerInstanceArns: []string{}}
+	out.NextToken, err = s.scan(ctx, prefix, from, limit, false, func(kv store.KV) (bool, error) {
+		rec, err := decodeRecord[instanceRecord](kv)
+		if err != nil {
+			return false, err
+		}
+		st := rec.Instance.Status
+		if (in.Status == "" && st == instanceInactive) || (in.Status != "" && st != in.Status) {
+			return false, nil
+		}
+		if filter != nil {
+			seen, err := s.lastSeen(ctx, []string{idOfKey(kv.Key)})
+			if err != nil {
+				return false, err
+			}
+			inst := s.schedInstance(rec, seen[idOfKey(kv.Key)])
+			if !filter.Eval(&inst) {
+				return false, nil
+			}
+		}
+		out.ContainerInstanceArns = append(out.ContainerInstanceArns, rec.Instance.ContainerInstanceArn)
+		return true, nil
+	})
+	return out, err
+}
+
+func idOfKey(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
+
+// schedInstance is the scheduler's view of an instance.
+func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) scheduler.Instance {
+	ci := s.present(rec, lastSeen)
+	inst := scheduler.Instance{
+		ARN:            ci.ContainerInstanceArn,
+		ID:             idOfKey(ci.ContainerInstanceArn),
+		Attributes:     make(map[string]string, len(ci.Attributes)),
+		AgentConnected: ci.AgentConnected,
+		RegisteredAt:   ci.RegisteredAt.Time,
+		Status:         ci.Status,
+	}
+	if ci.Ec2InstanceID != "" {
+		inst.ID = ci.Ec2InstanceID
+	}
+	if ci.VersionInfo != nil {
+		inst.AgentVersion = ci.VersionInfo.AgentVersion
+	}
+	for _, a := range ci.Attributes {
+		inst.Attributes[a.Name] = a.Value
+	}
+	for _, r := range ci.RemainingResources {
+		switch r.Name {
+		case "CPU":
+			inst.Remaining.CPU = int(r.IntegerValue)
+		case "MEMORY":
+			inst.Remaining.MemoryMiB = int(r.IntegerValue)
+		case "PORTS":
+			inst.Remaining.Ports = atoiAll(r.StringSetValue)
+		case "PORTS_UDP":
+			inst.Remaining.PortsUDP = atoiAll(r.StringSetValue)
+		}
+	}
+	for _, b := range rec.Bookings {
+		inst.Tasks = append(inst.Tasks, scheduler.TaskInfo{Group: b.Group, TaskDefinitionFamily: b.Family})
+	}
+	return inst
+}
+
+type updateContainerInstancesStateInput struct {
+	Cluster            string   `json:"cluster"`
+	ContainerInstances []string `json:"containerInstances"`
+	Status             string   `json:"status"`
+}
+
+func (s *Service) updateContainerInstancesState(ctx context.Context, _ *awsapi.Request, in *updateContainerInstancesStateInput) (*describeContainerInstancesOutput, error) {
+	cluster, err := s.activeClusterName(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	if in.Status != instanceActive && in.Status != instanceDraining {
+		return nil, awsapi.InvalidParameter("status: %q is invalid; use ACTIVE or DRAINING", in.Status)
+	}
+	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > 10 {
+		return nil, awsapi.InvalidParameter("containerInstances: give 1 to 10 container instance ids or ARNs")
+	}
+	out := &describeContainerInstancesOutput{ContainerInstances: []*ContainerInstance{}, Failures: []Failure{}}
+	for _, ident := range in.ContainerInstances {
+		id, err := s.instanceID(cluster, ident)
+		if err != nil {
+			out.Failures = append(out.Failures, Failure{Arn: ident, Reason: "MISSING"})
+			continue
+		}
+		rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+			if r.Instance.Status == instanceInactive {
+				return store.ErrNotFound
+			}
+			if r.Instance.Status != in.Status {
+				r.Instance.Status = in.Status
+				r.Instance.Version++
+			}
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			out.Failures = append(out.Failures, Failure{Arn: s.instanceArn(cluster, id), Reason: "MISSING"})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		seen, err := s.lastSeen(ctx, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		out.ContainerInstances = append(out.ContainerInstances, s.present(rec, seen[id]))
+	}
+	return out, nil
+}
+
+type deregisterContainerInstanceInput struct {
+	Cluster           string `json:"cluster"`
+	ContainerInstance string `json:"containerInstance"`
+	Force             *bool  `json:"force"`
+}
+
+func (s *Service) deregisterContainerInstance(ctx context.Context, _ *awsapi.Request, in *deregisterContainerInstanceInput) (*containerInstanceOutput, error) {
+	cluster, err := s.activeClusterName(ctx, in.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	id, err := s.instanceID(cluster, in.ContainerInstance)
+	if err != nil {
+		return nil, err
+	}
+	force := in.Force != nil && *in.Force
+	rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+		if r.Instance.Status == instanceInactive {
+			return store.ErrNotFound
+		}
+		if len(r.Bookings) > 0 && !force {
+			return awsapi.InvalidParameter("containerInstance: %s still has %d tasks; stop them first, or pass force to deregister anyway (its tasks are then stopped)", in.ContainerInstance, len(r.Bookings))
+		}
+		r.Instance.Status = instanceInactive
+		r.Instance.Version++
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, awsapi.InvalidParameter("containerInstance: %s is not a registered container instance of cluster %s", in.ContainerInstance, cluster)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for taskID := range rec.Bookings {
+		if _, err := s.stopTask(ctx, cluster, taskID, StopTerminationNotice, "Container instance deregistration forced by user"); err != nil {
+			return nil, err
+		}
+	}
+	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{})}, nil
+}

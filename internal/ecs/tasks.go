@@ -1,0 +1,383 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+	"time"
+
+	"gantry/internal/awsapi"
+	"gantry/internal/scheduler"
+	"gantry/internal/store"
+)
+
+// Keys of task records. A task's assignment entry lives under its instance, so an agent
+// watches one small range for the tasks it must run or stop.
+const (
+	tasksPrefix        = "/gantry/ecs/tasks/"
+	assignmentsPrefix  = "/gantry/ecs/assignments/"
+	clientTokensPrefix = "/gantry/ecs/clienttokens/"
+)
+
+// taskRecord is a task with what the server needs to release it.
+type taskRecord struct {
+	Task       Task   `json:"task"`
+	Cluster    string `json:"cluster"`
+	InstanceID string `json:"instanceId"`
+}
+
+// assignment is the entry that tells an instance's agent about one of its tasks.
+type assignment struct {
+	Cluster       string `json:"cluster"`
+	DesiredStatus string `json:"desiredStatus"`
+}
+
+func taskKey(cluster, id string) string { return tasksPrefix + cluster + "/" + id }
+func assignmentKey(instanceID, taskID string) string {
+	return assignmentsPrefix + instanceID + "/" + taskID
+}
+
+func (s *Service) taskArn(cluster, id string) string { return s.arn("task/" + cluster + "/" + id) }
+
+// taskID accepts a task id or ARN in cluster and returns the id.
+func (s *Service) taskID(cluster, ident string) (string, error) {
+	id := ident
+	if strings.HasPrefix(ident, "arn:") {
+		var ok bool
+		if id, ok = strings.CutPrefix(ident, s.arn("task/"+cluster+"/")); !ok {
+			return "", awsapi.InvalidParameter("task: %q is not a task ARN of cluster %s (%s)", ident, cluster, s.taskArn(cluster, "ID"))
+		}
+	}
+	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", awsapi.InvalidParameter("task: %q is not a task id (32 hex digits) or ARN", ident)
+	}
+	return id, nil
+}
+
+type runTaskInput struct {
+	Cluster                  string                         `json:"cluster"`
+	TaskDefinition           string                         `json:"taskDefinition"`
+	Count                    *int32                         `json:"count"`
+	Group                    string                         `json:"group"`
+	StartedBy                string                         `json:"startedBy"`
+	LaunchType               string                         `json:"launchType"`
+	Overrides                *TaskOverride                  `json:"overrides"`
+	PlacementConstraints     []PlacementConstraint          `json:"placementConstraints"`
+	PlacementStrategy        []PlacementStrategy            `json:"placementStrategy"`
+	Tags                     []Tag                          `json:"tags"`
+	ClientToken              string                         `json:"clientToken"`
+	EnableECSManagedTags     bool                           `json:"enableECSManagedTags"`
+	EnableExecuteCommand     bool                           `json:"enableExecuteCommand"`
+	PropagateTags            string                         `json:"propagateTags"`
+	ReferenceID              string                         `json:"referenceId"`
+	PlatformVersion          string                         `json:"platformVersion"`
+	NetworkConfiguration     *NetworkConfiguration          `json:"networkConfiguration"`
+	CapacityProviderStrategy []CapacityProviderStrategyItem `json:"capacityProviderStrategy"`
+	VolumeConfigurations     []json.RawMessage              `json:"volumeConfigurations"`
+}
+
+// NetworkConfiguration is the awsvpc configuration of RunTask. Gantry gives each awsvpc
+// task an address on its instance's task bridge; subnets and security groups are
+// accepted for compatibility and not used.
+type NetworkConfiguration struct {
+	AwsvpcConfiguration *AwsVpcConfiguration `json:"awsvpcConfiguration,omitempty"`
+}
+
+// AwsVpcConfiguration names subnets and security groups for awsvpc tasks.
+type AwsVpcConfiguration struct {
+	Subnets        []string `json:"subnets"`
+	SecurityGroups []string `json:"securityGroups,omitempty"`
+	AssignPublicIP string   `json:"assignPublicIp,omitempty"`
+}
+
+type runTaskOutput struct {
+	Tasks    []*Task   `json:"tasks"`
+	Failures []Failure `json:"failures"`
+}
+
+// launch is one RunTask or StartTask call after validation.
+type launch struct {
+	cluster    string
+	td         *TaskDefinition
+	needs      booking
+	overrides  *TaskOverride
+	group      string
+	startedBy  string
+	tags       []Tag
+	launchType string
+	exec       bool
+	token      string
+}
+
+func (s *Service) runTask(ctx context.Context, _ *awsapi.Request, in *runTaskInput) (*runTaskOutput, error) {
+	count := 1
+	if in.Count != nil {
+		count = int(*in.Count)
+	}
+	if count < 1 || count > scheduler.MaxCount {
+		return nil, awsapi.InvalidParameter("count: %d is out of range; run 1 to %d tasks per call", count, scheduler.MaxCount)
+	}
+	if len(in.CapacityProviderStrategy) > 0 {
+		return nil, awsapi.InvalidParameter("capacityProviderStrategy: capacity providers are not supported by Gantry yet; leave it out to run on the cluster's container instances")
+	}
+	if len(in.PlacementConstraints) > scheduler.MaxConstraints || len(in.PlacementStrategy) > scheduler.MaxStrategies {
+		return nil, awsapi.InvalidParameter("placementConstraints/placementStrategy: at most %d constraints and %d strategies", scheduler.MaxConstraints, scheduler.MaxStrategies)
+	}
+	l, err := s.newLaunch(ctx, in.Cluster, in.TaskDefinition, in.Overrides, in.Group, in.StartedBy, in.LaunchType, in.Tags)
+	if err != nil {
+		return nil, err
+	}
+	l.exec, l.token = in.EnableExecuteCommand, in.ClientToken
+	if len(l.token) > 64 {
+		return nil, awsapi.InvalidParameter("clientToken: at most 64 characters")
+	}
+	if l.token != "" {
+		if out, err := s.replayToken(ctx, l.cluster, l.token); out != nil || err != nil {
+			return out, err
+		}
+	}
+	req := placementRequest(count, l.group, l.needs, l.td, in.PlacementConstraints, in.PlacementStrategy)
+	return s.place(ctx, l, func(insts []scheduler.Instance) ([]scheduler.Placement, []scheduler.Failure, error) {
+		return scheduler.Place(req, insts, rand.New(rand.NewSource(rand.Int63())))
+	})
+}
+
+// newLaunch validates what RunTask and StartTask have in common.
+func (s *Service) newLaunch(ctx context.Context, clusterIdent, tdIdent string, ov *TaskOverride, group, startedBy, launchType string, tags []Tag) (*launch, error) {
+	cluster, err := s.activeClusterName(ctx, clusterIdent)
+	if err != nil {
+		return nil, err
+	}
+	switch launchType {
+	case "", "EC2", "EXTERNAL", "FARGATE":
+	default:
+		return nil, awsapi.InvalidParameter("launchType: %q is invalid; use EC2, EXTERNAL or FARGATE", launchType)
+	}
+	if launchType == "" {
+		launchType = "EC2"
+	}
+	rec, _, err := s.findTaskDef(ctx, tdIdent)
+	if err != nil {
+		return nil, err
+	}
+	td := rec.TaskDefinition
+	if td.Status != tdActive {
+		return nil, awsapi.ClientError("ClientException", "TaskDefinition is inactive")
+	}
+	if err := checkOverrides(td, ov); err != nil {
+		return nil, err
+	}
+	needs, err := taskNeeds(td, ov)
+	if err != nil {
+		return nil, err
+	}
+	if group == "" {
+		group = "family:" + td.Family
+	}
+	if len(group) > 255 {
+		return nil, awsapi.InvalidParameter("group: at most 255 characters")
+	}
+	if len(startedBy) > 128 {
+		return nil, awsapi.InvalidParameter("startedBy: at most 128 characters")
+	}
+	if err := validateTags(tags); err != nil {
+		return nil, err
+	}
+	needs.Group = group
+	return &launch{cluster: cluster, td: td, needs: needs, overrides: ov, group: group, startedBy: startedBy, tags: tags, launchType: launchType}, nil
+}
+
+// placeFunc chooses instances for a launch among the cluster's instances.
+type placeFunc func([]scheduler.Instance) ([]scheduler.Placement, []scheduler.Failure, error)
+
+// place runs choose over the cluster's instances and commits the tasks it places, with
+// their bookings, in one transaction that expects every touched instance unchanged. When
+// another scheduler booked one of them first, it reads again and places again.
+func (s *Service) place(ctx context.Context, l *launch, choose placeFunc) (*runTaskOutput, error) {
+	var out *runTaskOutput
+	err := retryOnConflict(ctx, func() error {
+		recs, revs, insts, err := s.clusterInstances(ctx, l.cluster)
+		if err != nil {
+			return err
+		}
+		placements, failures, err := choose(insts)
+		if err != nil {
+			return awsapi.InvalidParameter("%s", strings.TrimPrefix(err.Error(), scheduler.ErrInvalidRequest.Error()+": "))
+		}
+		out = &runTaskOutput{Tasks: []*Task{}, Failures: []Failure{}}
+		for _, f := range failures {
+			arn := f.Arn
+			if arn == "" {
+				arn = s.arn("cluster/" + l.cluster)
+			}
+			out.Failures = append(out.Failures, Failure{Arn: arn, Reason: f.Reason})
+		}
+		var writes []store.Write
+		touched := map[string]bool{}
+		for _, p := range placements {
+			id := idOfKey(p.Instance)
+			rec := recs[id]
+			task := s.newTask(l, rec)
+			rec.Bookings[idOfKey(task.TaskArn)] = l.needs
+			touched[id] = true
+			out.Tasks = append(out.Tasks, task)
+			w, err := putRecord(taskKey(l.cluster, idOfKey(task.TaskArn)), &taskRecord{Task: *task, Cluster: l.cluster, InstanceID: id}, 0)
+			if err != nil {
+				return err
+			}
+			a, err := putRecord(assignmentKey(id, idOfKey(task.TaskArn)), assignment{Cluster: l.cluster, DesiredStatus: TaskRunning}, 0)
+			if err != nil {
+				return err
+			}
+			writes = append(writes, w, a)
+		}
+		for id := range touched {
+			w, err := putRecord(instanceKey(l.cluster, id), recs[id], revs[id])
+			if err != nil {
+				return err
+			}
+			writes = append(writes, w)
+		}
+		if l.token != "" {
+			w, err := putRecord(clientTokensPrefix+l.cluster+"/"+l.token, out, 0)
+			if err != nil {
+				return err
+			}
+			writes = append(writes, w)
+		}
+		if len(writes) == 0 {
+			return nil
+		}
+		return s.store.Commit(ctx, writes...)
+	})
+	if errors.Is(err, store.ErrConflict) && l.token != "" {
+		return s.replayToken(ctx, l.cluster, l.token)
+	}
+	return out, err
+}
+
+// replayToken returns the answer of an earlier RunTask with the same clientToken, with
+// the tasks as they are now; nil when the token is new.
+func (s *Service) replayToken(ctx context.Context, cluster, token string) (*runTaskOutput, error) {
+	prev, _, err := getRecord[runTaskOutput](ctx, s.store, clientTokensPrefix+cluster+"/"+token)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range prev.Tasks {
+		if rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(cluster, idOfKey(t.TaskArn))); err == nil {
+			prev.Tasks[i] = s.presentTask(rec, time.Now())
+		}
+	}
+	return prev, nil
+}
+
+// clusterInstances reads every instance of a cluster, with its revision and the
+// scheduler's view of it.
+func (s *Service) clusterInstances(ctx context.Context, cluster string) (map[string]*instanceRecord, map[string]int64, []scheduler.Instance, error) {
+	kvs, _, err := s.store.ListAll(ctx, instancesPrefix+cluster+"/")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	recs := make(map[string]*instanceRecord, len(kvs))
+	revs := make(map[string]int64, len(kvs))
+	ids := make([]string, 0, len(kvs))
+	for _, kv := range kvs {
+		rec, err := decodeRecord[instanceRecord](kv)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if rec.Instance.Status == instanceInactive {
+			continue
+		}
+		if rec.Bookings == nil {
+			rec.Bookings = map[string]booking{}
+		}
+		id := idOfKey(kv.Key)
+		recs[id], revs[id] = rec, kv.Revision
+		ids = append(ids, id)
+	}
+	seen, err := s.lastSeen(ctx, ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	insts := make([]scheduler.Instance, 0, len(ids))
+	for _, id := range ids {
+		inst := s.schedInstance(recs[id], seen[id])
+		inst.ARN = recs[id].Instance.ContainerInstanceArn
+		insts = append(insts, inst)
+	}
+	return recs, revs, insts, nil
+}
+
+// newTask makes the record of a task just placed on rec.
+func (s *Service) newTask(l *launch, rec *instanceRecord) *Task {
+	id := newID()
+	arn := s.taskArn(l.cluster, id)
+	now := s.now()
+	t := &Task{
+		TaskArn:              arn,
+		ClusterArn:           s.arn("cluster/" + l.cluster),
+		TaskDefinitionArn:    l.td.TaskDefinitionARN,
+		ContainerInstanceArn: rec.Instance.ContainerInstanceArn,
+		Overrides:            orEmptyOverride(l.overrides),
+		LastStatus:           TaskProvisioning,
+		DesiredStatus:        TaskRunning,
+		CPU:                  fmt.Sprint(l.needs.CPU),
+		Memory:               fmt.Sprint(l.needs.Memory),
+		StartedBy:            l.startedBy,
+		Version:              1,
+		CreatedAt:            now,
+		Group:                l.group,
+		LaunchType:           l.launchType,
+		Attachments:          []Attachment{},
+		HealthStatus:         "UNKNOWN",
+		Tags:                 orEmpty(l.tags),
+		EnableExecuteCommand: l.exec,
+		Connectivity:         "CONNECTED",
+		ConnectivityAt:       now,
+	}
+	for _, a := range rec.Instance.Attributes {
+		if a.Name == "ecs.availability-zone" {
+			t.AvailabilityZone = a.Value
+		}
+	}
+	for _, cd := range l.td.ContainerDefinitions {
+		c := Container{
+			ContainerArn:      s.arn("container/" + l.cluster + "/" + id + "/" + newID()),
+			TaskArn:           arn,
+			Name:              cd.Name,
+			Image:             cd.Image,
+			LastStatus:        TaskPending,
+			NetworkBindings:   []NetworkBinding{},
+			NetworkInterfaces: []NetworkInterface{},
+			CPU:               fmt.Sprint(deref(cd.CPU)),
+		}
+		if cd.HealthCheck != nil {
+			c.HealthStatus = "UNKNOWN"
+		}
+		if cd.Memory != nil {
+			c.Memory = fmt.Sprint(*cd.Memory)
+		}
+		if cd.MemoryReservation != nil {
+			c.MemoryReservation = fmt.Sprint(*cd.MemoryReservation)
+		}
+		t.Containers = append(t.Containers, c)
+	}
+	if l.td.NetworkMode == NetworkModeAwsvpc {
+		t.Attachments = []Attachment{{ID: newID(), Type: "ElasticNetworkInterface", Status: "PRECREATED", Details: []KeyValuePair{}}}
+	}
+	return t
+}
+
+func orEmptyOverride(ov *TaskOverride) *TaskOverride {
+	if ov == nil {
+		return &TaskOverride{ContainerOverrides: []ContainerOverride{}}
+	}
+	return ov
+}

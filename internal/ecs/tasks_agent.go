@@ -1,0 +1,345 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"gantry/internal/awsapi"
+	"gantry/internal/store"
+)
+
+// Assignment is a task an agent must run (desiredStatus RUNNING) or stop, with the task
+// definition it runs.
+type Assignment struct {
+	Task           *Task           `json:"task"`
+	TaskDefinition *TaskDefinition `json:"taskDefinition"`
+}
+
+// AssignmentUpdate is what WatchAssignments sends: with Full, the instance's complete set
+// (tasks not listed are no longer the agent's); without it, changed tasks and the ARNs of
+// tasks that left the set (stopped and released).
+type AssignmentUpdate struct {
+	Full        bool         `json:"full,omitempty"`
+	Assignments []Assignment `json:"assignments,omitempty"`
+	Removed     []string     `json:"removed,omitempty"`
+}
+
+// WatchAssignments sends an instance's assignments: first the full set, then changes as
+// they are committed, until ctx ends. When the store's watch breaks it sends the full set
+// again, so a receiver never misses a change.
+func (s *Service) WatchAssignments(ctx context.Context, instanceArn string) (<-chan AssignmentUpdate, error) {
+	_, id, err := s.splitInstanceArn(instanceArn)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan AssignmentUpdate)
+	go func() {
+		defer close(out)
+		defs := map[string]*TaskDefinition{} // task definitions are immutable: cache them
+		for ctx.Err() == nil {
+			if err := s.watchAssignmentsOnce(ctx, id, defs, out); err != nil && ctx.Err() == nil {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}()
+	return out, nil
+}
+
+func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, defs map[string]*TaskDefinition, out chan<- AssignmentUpdate) error {
+	prefix := assignmentsPrefix + instanceID + "/"
+	kvs, rev, err := s.store.ListAll(ctx, prefix)
+	if err != nil {
+		return err
+	}
+	full := AssignmentUpdate{Full: true, Assignments: []Assignment{}}
+	for _, kv := range kvs {
+		a, err := s.loadAssignment(ctx, kv, defs)
+		if err != nil {
+			return err
+		}
+		if a != nil {
+			full.Assignments = append(full.Assignments, *a)
+		}
+	}
+	if !send(ctx, out, full) {
+		return nil
+	}
+	for batch := range s.store.Watch(ctx, prefix, rev) {
+		var up AssignmentUpdate
+		for _, ev := range batch {
+			if ev.Deleted {
+				up.Removed = append(up.Removed, idOfKey(ev.Key))
+				continue
+			}
+			a, err := s.loadAssignment(ctx, ev.KV, defs)
+			if err != nil {
+				return err
+			}
+			if a != nil {
+				up.Assignments = append(up.Assignments, *a)
+			}
+		}
+		if !send(ctx, out, up) {
+			return nil
+		}
+	}
+	return errors.New("assignment watch ended")
+}
+
+func send[T any](ctx context.Context, ch chan<- T, v T) bool {
+	select {
+	case ch <- v:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// loadAssignment reads the task and task definition behind an assignment entry; nil when
+// the task is gone.
+func (s *Service) loadAssignment(ctx context.Context, kv store.KV, defs map[string]*TaskDefinition) (*Assignment, error) {
+	a, err := decodeRecord[assignment](kv)
+	if err != nil {
+		return nil, err
+	}
+	rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(a.Cluster, idOfKey(kv.Key)))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	td := defs[rec.Task.TaskDefinitionArn]
+	if td == nil {
+		tdRec, _, err := s.findTaskDef(ctx, rec.Task.TaskDefinitionArn)
+		if err != nil {
+			return nil, err
+		}
+		td = tdRec.TaskDefinition
+		defs[td.TaskDefinitionARN] = td
+	}
+	return &Assignment{Task: &rec.Task, TaskDefinition: td}, nil
+}
+
+// ReportTask merges what the agent of instanceArn reports about one of its tasks: a
+// later lastStatus (never an earlier one), timestamps not yet set, the stop code and
+// reason if none is set, health, attachments and each container's state. A task that
+// reaches RUNNING counts as running on its instance; one that reaches STOPPED releases
+// its booking and leaves the agent's assignments.
+func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) error {
+	cluster, instanceID, err := s.splitInstanceArn(instanceArn)
+	if err != nil {
+		return err
+	}
+	id, err := s.taskID(cluster, r.TaskArn)
+	if err != nil {
+		return err
+	}
+	if _, ok := taskStatusOrder[r.LastStatus]; !ok {
+		return awsapi.InvalidParameter("lastStatus: %q is not a task status", r.LastStatus)
+	}
+	return retryOnConflict(ctx, func() error {
+		kv, err := s.store.Get(ctx, taskKey(cluster, id))
+		if errors.Is(err, store.ErrNotFound) {
+			return errTaskNotFound
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := decodeRecord[taskRecord](kv)
+		if err != nil {
+			return err
+		}
+		if rec.InstanceID != instanceID {
+			return awsapi.InvalidParameter("task: %s does not run on %s", r.TaskArn, instanceArn)
+		}
+		if rec.Task.LastStatus == TaskStopped {
+			return nil
+		}
+		wasRunning := taskStatusOrder[rec.Task.LastStatus] >= taskStatusOrder[TaskRunning]
+		mergeReport(&rec.Task, r)
+		if rec.Task.LastStatus == TaskStopped || (!wasRunning && rec.Task.LastStatus == TaskRunning) {
+			return s.commitWithInstance(ctx, rec, kv.Revision)
+		}
+		writes, err := s.assignmentWrites(rec, kv.Revision)
+		if err != nil {
+			return err
+		}
+		return s.store.Commit(ctx, writes...)
+	})
+}
+
+// commitWithInstance stores a task whose change also changes its booking: released when
+// it STOPPED, counted as running when it reached RUNNING.
+func (s *Service) commitWithInstance(ctx context.Context, rec *taskRecord, rev int64) error {
+	inst, instRev, err := getRecord[instanceRecord](ctx, s.store, instanceKey(rec.Cluster, rec.InstanceID))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	var writes []store.Write
+	if rec.Task.LastStatus == TaskStopped {
+		if writes, err = s.finishTask(rec, inst, instRev); err != nil {
+			return err
+		}
+		writes[0].Expect = rev
+		return s.store.Commit(ctx, writes...)
+	}
+	if writes, err = s.assignmentWrites(rec, rev); err != nil {
+		return err
+	}
+	if inst != nil {
+		id := idOfKey(rec.Task.TaskArn)
+		if b, ok := inst.Bookings[id]; ok {
+			b.Running = true
+			inst.Bookings[id] = b
+			w, err := putRecord(instanceKey(rec.Cluster, rec.InstanceID), inst, instRev)
+			if err != nil {
+				return err
+			}
+			writes = append(writes, w)
+		}
+	}
+	return s.store.Commit(ctx, writes...)
+}
+
+// mergeReport applies an agent's report r to the stored task t.
+func mergeReport(t, r *Task) {
+	if taskStatusOrder[r.LastStatus] > taskStatusOrder[t.LastStatus] {
+		t.LastStatus = r.LastStatus
+	}
+	for _, p := range []struct{ dst, src *awsapi.Timestamp }{
+		{&t.PullStartedAt, &r.PullStartedAt}, {&t.PullStoppedAt, &r.PullStoppedAt},
+		{&t.StartedAt, &r.StartedAt}, {&t.StoppingAt, &r.StoppingAt},
+		{&t.ExecutionStoppedAt, &r.ExecutionStoppedAt}, {&t.StoppedAt, &r.StoppedAt},
+	} {
+		if p.dst.IsZero() && !p.src.IsZero() {
+			*p.dst = *p.src
+		}
+	}
+	if r.StopCode != "" && t.StopCode == "" {
+		t.StopCode, t.StoppedReason, t.DesiredStatus = r.StopCode, r.StoppedReason, TaskStopped
+	}
+	if r.HealthStatus != "" {
+		t.HealthStatus = r.HealthStatus
+	}
+	if len(r.Attachments) > 0 && len(t.Attachments) > 0 {
+		a := r.Attachments[0]
+		t.Attachments[0].Status, t.Attachments[0].Details = a.Status, a.Details
+	}
+	for _, rc := range r.Containers {
+		for i := range t.Containers {
+			c := &t.Containers[i]
+			if c.Name != rc.Name {
+				continue
+			}
+			if taskStatusOrder[rc.LastStatus] > taskStatusOrder[c.LastStatus] {
+				c.LastStatus = rc.LastStatus
+			}
+			c.ExitCode = pick(rc.ExitCode, c.ExitCode)
+			c.Reason = cmpOr(rc.Reason, c.Reason)
+			c.RuntimeID = cmpOr(rc.RuntimeID, c.RuntimeID)
+			c.ImageDigest = cmpOr(rc.ImageDigest, c.ImageDigest)
+			c.HealthStatus = cmpOr(rc.HealthStatus, c.HealthStatus)
+			if len(rc.NetworkBindings) > 0 {
+				c.NetworkBindings = rc.NetworkBindings
+			}
+			if len(rc.NetworkInterfaces) > 0 {
+				c.NetworkInterfaces = rc.NetworkInterfaces
+			}
+		}
+	}
+	t.Version++
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// DefaultStoppedTaskRetention is how long STOPPED tasks stay describable; ECS keeps them
+// about an hour.
+const DefaultStoppedTaskRetention = time.Hour
+
+// ExpireStoppedTasks removes tasks STOPPED longer ago than the retention period and
+// returns how many it removed.
+func (s *Service) ExpireStoppedTasks(ctx context.Context) (int, error) {
+	keep := s.cfg.StoppedTaskRetention
+	if keep <= 0 {
+		keep = DefaultStoppedTaskRetention
+	}
+	cutoff := s.cfg.Now().Add(-keep)
+	removed := 0
+	from := ""
+	for {
+		page, more, err := s.store.List(ctx, tasksPrefix, from, 500, false)
+		if err != nil {
+			return removed, err
+		}
+		for _, kv := range page {
+			rec, err := decodeRecord[taskRecord](kv)
+			if err != nil || rec.Task.LastStatus != TaskStopped || rec.Task.StoppedAt.After(cutoff) {
+				continue
+			}
+			// Expect the read revision: a task changed since is left for the next round.
+			if err := s.store.Commit(ctx, store.Write{Key: kv.Key, Delete: true, Expect: kv.Revision}); err == nil {
+				removed++
+			}
+		}
+		if !more || len(page) == 0 {
+			return removed, nil
+		}
+		from = page[len(page)-1].Key
+	}
+}
+
+// TaskArnParts returns the cluster and id of a task ARN of this account and region.
+func (s *Service) TaskArnParts(arn string) (cluster, id string, err error) {
+	rest, ok := strings.CutPrefix(arn, s.arn("task/"))
+	cluster, id, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 {
+		return "", "", awsapi.InvalidParameter("task: %q is not a task ARN", arn)
+	}
+	_, err = s.taskID(cluster, id)
+	return cluster, id, err
+}
+
+// InstanceExists checks that instanceArn is a registered, not deregistered, instance.
+func (s *Service) InstanceExists(ctx context.Context, instanceArn string) error {
+	cluster, id, err := s.splitInstanceArn(instanceArn)
+	if err != nil {
+		return err
+	}
+	rec, _, err := getRecord[instanceRecord](ctx, s.store, instanceKey(cluster, id))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Instance.Status == instanceInactive) {
+		return awsapi.ClientError("ClientException", "containerInstance: %s is not registered; register the agent again", instanceArn)
+	}
+	return err
+}
+
+// TaskLocation returns the ARN of a task (named by id or ARN in cluster), of the
+// container instance it runs on, and the name of its first container.
+func (s *Service) TaskLocation(ctx context.Context, clusterIdent, taskIdent string) (taskArn, instanceArn, firstContainer string, err error) {
+	cluster, err := s.activeClusterName(ctx, clusterIdent)
+	if err != nil {
+		return "", "", "", err
+	}
+	id, err := s.taskID(cluster, taskIdent)
+	if err != nil {
+		return "", "", "", err
+	}
+	rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(cluster, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", "", errTaskNotFound
+	}
+	if err != nil {
+		return "", "", "", err
+	}
+	if len(rec.Task.Containers) > 0 {
+		firstContainer = rec.Task.Containers[0].Name
+	}
+	return rec.Task.TaskArn, rec.Task.ContainerInstanceArn, firstContainer, nil
+}

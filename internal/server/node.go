@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"gantry/internal/agent"
+	"gantry/internal/agentconn"
+	"gantry/internal/awsapi"
+	"gantry/internal/ecs"
+	"gantry/internal/iam"
+	"gantry/internal/image"
+)
+
+// AgentConfig is the in-process agent's part of the server's configuration.
+type AgentConfig struct {
+	// Disabled runs the server without an agent (--no-agent).
+	Disabled          bool
+	Cluster           string
+	RunDir            string
+	Bridge, Subnet    string
+	AvailabilityZone  string
+	Attributes        map[string]string
+	ReservedMemoryMiB int
+	OCIRuntime        string
+}
+
+// authenticator checks SigV4 signatures of the native and agent endpoints.
+func authenticator(v *awsapi.Verifier) func(*http.Request, []byte) error {
+	return func(r *http.Request, body []byte) error {
+		if _, err := v.Verify(r, body, "ecs"); err != nil {
+			return err
+		}
+		return nil
+	}
+}
+
+// runAgent runs the all-in-one agent against this server's own listener until ctx ends.
+func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, log *slog.Logger) {
+	log = log.With("component", "agent")
+	eng, err := agent.OpenEngine(agent.EngineConfig{
+		DataDir: cfg.DataDir, RunDir: cfg.Agent.RunDir, Bridge: cfg.Agent.Bridge, Subnet: cfg.Agent.Subnet,
+		OCIRuntime: cfg.Agent.OCIRuntime, Log: log,
+	})
+	if err != nil {
+		log.Error("the node engine cannot run here; this server runs no tasks (fix the cause, or pass --no-agent)", "err", err)
+		return
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	reserved := []int{22}
+	if p, err := parsePort(port); err == nil {
+		reserved = append(reserved, p)
+	}
+	a, err := agent.New(agent.Config{
+		Cluster:           cfg.Agent.Cluster,
+		StateDir:          filepath.Join(cfg.DataDir, "agent"),
+		AvailabilityZone:  cfg.Agent.AvailabilityZone,
+		Attributes:        cfg.Agent.Attributes,
+		ReservedMemoryMiB: cfg.Agent.ReservedMemoryMiB,
+		ReservedPorts:     reserved,
+		Conn: &agentconn.Client{
+			Server:      "http://" + addr,
+			Credentials: aws.Credentials{AccessKeyID: root.ID, SecretAccessKey: root.Secret},
+			Region:      cfg.Region,
+			HTTP:        &http.Client{Timeout: time.Minute},
+		},
+		Runtime:     eng.Runtime,
+		Images:      eng.Images,
+		Network:     eng.Network,
+		PullOptions: pullOptions(addr, root),
+		LogMaxBytes: 10 << 20,
+		LogMaxFiles: 3,
+		Log:         log,
+	})
+	if err != nil {
+		log.Error("starting the agent", "err", err)
+		return
+	}
+	if err := a.Run(ctx); err != nil {
+		log.Error("agent stopped", "err", err)
+	}
+}
+
+// pullOptions gives the agent this server's root key for its own registry, and plain
+// HTTP for registries on loopback addresses.
+func pullOptions(addr string, root iam.AccessKey) func(string) image.PullOptions {
+	return func(ref string) image.PullOptions {
+		var opts image.PullOptions
+		r, err := name.ParseReference(ref)
+		if err != nil {
+			return opts
+		}
+		host := r.Context().RegistryStr()
+		if host == addr {
+			opts.Auth = &authn.Basic{Username: root.ID, Password: root.Secret}
+		}
+		h, _, err := net.SplitHostPort(host)
+		if err != nil {
+			h = host
+		}
+		if ip := net.ParseIP(h); h == "localhost" || strings.HasSuffix(h, ".localhost") || (ip != nil && ip.IsLoopback()) {
+			opts.Insecure = true
+		}
+		return opts
+	}
+}
+
+func parsePort(s string) (int, error) { return strconv.Atoi(s) }
+
+// expireTasks removes STOPPED tasks past their retention, every minute until ctx ends.
+func expireTasks(ctx context.Context, svc *ecs.Service, log *slog.Logger) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if n, err := svc.ExpireStoppedTasks(ctx); err != nil {
+			log.Warn("expiring stopped tasks", "err", err)
+		} else if n > 0 {
+			log.Debug("expired stopped tasks", "count", n)
+		}
+	}
+}

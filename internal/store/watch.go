@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Event is one change seen by Watch: a put of Value, or a deletion.
+type Event struct {
+	KV
+	Deleted bool
+}
+
+// ListAll returns every key under prefix and the store revision the listing reflects, so
+// that a Watch from that revision misses no change made after it.
+func (s *Store) ListAll(ctx context.Context, prefix string) ([]KV, int64, error) {
+	resp, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSerializable())
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing %s: %w", prefix, err)
+	}
+	out := make([]KV, len(resp.Kvs))
+	for i, kv := range resp.Kvs {
+		out[i] = KV{Key: string(kv.Key), Value: kv.Value, Revision: kv.ModRevision}
+	}
+	return out, resp.Header.Revision, nil
+}
+
+// Watch sends the changes under prefix made after revision `after`, batched as etcd
+// delivers them, until ctx ends or the watch breaks (for example because the revision was
+// compacted away). Either way the channel is closed; a caller that still cares lists
+// again with ListAll and watches from the listing's revision.
+func (s *Store) Watch(ctx context.Context, prefix string, after int64) <-chan []Event {
+	out := make(chan []Event)
+	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	wch := s.kv.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(after+1))
+	go func() {
+		defer close(out)
+		defer cancel()
+		for resp := range wch {
+			if resp.Err() != nil || resp.Canceled {
+				return
+			}
+			batch := make([]Event, len(resp.Events))
+			for i, ev := range resp.Events {
+				batch[i] = Event{
+					KV:      KV{Key: string(ev.Kv.Key), Value: ev.Kv.Value, Revision: ev.Kv.ModRevision},
+					Deleted: ev.Type == clientv3.EventTypeDelete,
+				}
+			}
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}

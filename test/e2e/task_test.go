@@ -1,0 +1,248 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
+)
+
+// TestTaskLifecycle runs a task through the ECS API on the in-process agent and checks
+// the lifecycle ECS documents: RUNNING with its timestamps and address, resources booked
+// on the instance while it runs, StopTask's stop code, and everything released after.
+func TestTaskLifecycle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	td := n.register(`{"family": "lifecycle", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "web", "image": "busybox:e2e", "memory": 64, "cpu": 256, "stopTimeout": 2,
+		 "command": ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 80 -h /www & wait"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td), StartedBy: aws.String("e2e")})[0]
+	if aws.ToString(task.LastStatus) != "PROVISIONING" || aws.ToString(task.DesiredStatus) != "RUNNING" || aws.ToString(task.Group) != "family:lifecycle" {
+		t.Fatalf("RunTask returned lastStatus %s desired %s group %s", aws.ToString(task.LastStatus), aws.ToString(task.DesiredStatus), aws.ToString(task.Group))
+	}
+	arn := aws.ToString(task.TaskArn)
+	running := n.waitTask(arn, "RUNNING", statusIs("RUNNING"))
+	for name, ts := range map[string]*time.Time{"createdAt": running.CreatedAt, "pullStartedAt": running.PullStartedAt, "pullStoppedAt": running.PullStoppedAt, "startedAt": running.StartedAt} {
+		if ts == nil {
+			t.Errorf("RUNNING task has no %s", name)
+		}
+	}
+	ip := ""
+	if ni := running.Containers[0].NetworkInterfaces; len(ni) == 1 {
+		ip = aws.ToString(ni[0].PrivateIpv4Address)
+	}
+	if !strings.HasPrefix(ip, strings.TrimSuffix(n.subnet, "0/24")) {
+		t.Fatalf("task address %q is not in the node's subnet %s", ip, n.subnet)
+	}
+	body := httpGet(t, "http://"+ip+"/")
+	if body != "hello from gantry\n" {
+		t.Fatalf("GET the task's address = %q", body)
+	}
+	inst := n.waitInstance()
+	if inst.RunningTasksCount != 1 || remaining(inst, "MEMORY")+64 != registered(inst, "MEMORY") || remaining(inst, "CPU")+256 != registered(inst, "CPU") {
+		t.Fatalf("instance while the task runs: running %d, memory %d of %d, cpu %d of %d", inst.RunningTasksCount,
+			remaining(inst, "MEMORY"), registered(inst, "MEMORY"), remaining(inst, "CPU"), registered(inst, "CPU"))
+	}
+	listed, err := n.ecs().ListTasks(ctx, &ecs.ListTasksInput{Family: aws.String("lifecycle"), StartedBy: aws.String("e2e")})
+	if err != nil || len(listed.TaskArns) != 1 || listed.TaskArns[0] != arn {
+		t.Fatalf("ListTasks = %v, %v", listed, err)
+	}
+
+	if _, err := n.ecs().StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(arn), Reason: aws.String("e2e says stop")}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := n.waitTask(arn, "STOPPED", statusIs("STOPPED"))
+	if stopped.StopCode != types.TaskStopCodeUserInitiated || aws.ToString(stopped.StoppedReason) != "e2e says stop" {
+		t.Fatalf("stopCode %s, stoppedReason %q", stopped.StopCode, aws.ToString(stopped.StoppedReason))
+	}
+	if c := stopped.Containers[0]; aws.ToInt32(c.ExitCode) != 0 || aws.ToString(c.LastStatus) != "STOPPED" {
+		t.Fatalf("container after stop: exit %v, lastStatus %s", c.ExitCode, aws.ToString(c.LastStatus))
+	}
+	if !stopped.StoppingAt.Before(*stopped.StoppedAt) && !stopped.StoppingAt.Equal(*stopped.StoppedAt) || stopped.ExecutionStoppedAt == nil {
+		t.Fatalf("stoppingAt %v, executionStoppedAt %v, stoppedAt %v", stopped.StoppingAt, stopped.ExecutionStoppedAt, stopped.StoppedAt)
+	}
+	inst = n.waitInstance()
+	if inst.RunningTasksCount != 0 || remaining(inst, "MEMORY") != registered(inst, "MEMORY") {
+		t.Fatalf("instance after the task stopped: running %d, memory %d of %d", inst.RunningTasksCount, remaining(inst, "MEMORY"), registered(inst, "MEMORY"))
+	}
+	listed, _ = n.ecs().ListTasks(ctx, &ecs.ListTasksInput{DesiredStatus: types.DesiredStatusStopped})
+	if len(listed.TaskArns) != 1 {
+		t.Fatalf("ListTasks STOPPED = %v", listed.TaskArns)
+	}
+}
+
+// TestGantryRun checks docker habits: output streamed, exit code passed on, -e and
+// -p honoured, names usable with ps, logs and stop.
+func TestGantryRun(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	out := n.gantry("run", "--rm", "-e", "WHO=gantry", "busybox:e2e", "sh", "-c", "echo hello $WHO")
+	if out != "hello gantry\n" {
+		t.Fatalf("gantry run output %q", out)
+	}
+	_, errOut, err := n.gantryResult("run", "busybox:e2e", "sh", "-c", "echo oops >&2; exit 7")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 7 || errOut != "oops\n" {
+		t.Fatalf("exit %v, stderr %q", err, errOut)
+	}
+
+	port := freePort(t)
+	n.gantry("run", "-d", "--name", "web", "-p", port+":80", "busybox:e2e", "httpd", "-f", "-p", "80", "-h", "/www")
+	if body := httpGet(t, "http://127.0.0.1:"+port+"/"); body != "hello from gantry\n" {
+		t.Fatalf("published port answered %q", body)
+	}
+	ps := n.gantry("ps")
+	if !strings.Contains(ps, "web") || !strings.Contains(ps, port+"->80/tcp") {
+		t.Fatalf("gantry ps:\n%s", ps)
+	}
+	n.gantry("stop", "web")
+	ps = n.gantry("ps", "-a")
+	if !strings.Contains(ps, "web") {
+		t.Fatalf("gantry ps -a after stop:\n%s", ps)
+	}
+}
+
+// TestRunTaskBadRequests checks ECS's errors for requests that cannot run, and that a
+// request that does not fit gets failures[] instead of an error.
+func TestRunTaskBadRequests(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n := startNode(t)
+	client := n.ecs()
+	td := n.register(`{"family": "fixed-port", "networkMode": "bridge", "containerDefinitions": [
+		{"name": "c", "image": "busybox:e2e", "memory": 16, "portMappings": [{"containerPort": 80, "hostPort": 18999}]}]}`)
+	for name, in := range map[string]*ecs.RunTaskInput{
+		"count 11":          {TaskDefinition: aws.String(td), Count: aws.Int32(11)},
+		"unknown family":    {TaskDefinition: aws.String("no-such-family")},
+		"missing cluster":   {TaskDefinition: aws.String(td), Cluster: aws.String("nope")},
+		"unknown container": {TaskDefinition: aws.String(td), Overrides: &types.TaskOverride{ContainerOverrides: []types.ContainerOverride{{Name: aws.String("x")}}}},
+	} {
+		_, err := client.RunTask(ctx, in)
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) {
+			t.Errorf("%s: err = %v, want an ECS error", name, err)
+			continue
+		}
+		want := map[string]string{"count 11": "InvalidParameterException", "unknown family": "ClientException",
+			"missing cluster": "ClusterNotFoundException", "unknown container": "InvalidParameterException"}[name]
+		if apiErr.ErrorCode() != want {
+			t.Errorf("%s: %s (%s), want %s", name, apiErr.ErrorCode(), apiErr.ErrorMessage(), want)
+		}
+	}
+	// Two tasks want host port 18999 on the only instance: one is placed, the other
+	// fails with RESOURCE:PORTS. The image does not exist, so the placed one stops with
+	// CannotPullContainerError.
+	out, err := client.RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(td), Count: aws.Int32(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Tasks) != 1 || len(out.Failures) != 1 || aws.ToString(out.Failures[0].Reason) != "RESOURCE:PORTS" {
+		t.Fatalf("RunTask count 2 on one port: %d tasks, failures %+v", len(out.Tasks), out.Failures)
+	}
+	stopped := n.waitTask(aws.ToString(out.Tasks[0].TaskArn), "STOPPED", statusIs("STOPPED"))
+	if stopped.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(aws.ToString(stopped.StoppedReason), "CannotPullContainerError") {
+		t.Fatalf("stopCode %s, reason %q", stopped.StopCode, aws.ToString(stopped.StoppedReason))
+	}
+}
+
+// TestEssentialAndDependsOn runs an init container that must succeed before the main one
+// starts, and checks the task stops when its essential container exits.
+func TestEssentialAndDependsOn(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	td := n.register(`{"family": "ordered", "networkMode": "awsvpc", "volumes": [{"name": "shared"}], "containerDefinitions": [
+		{"name": "init", "image": "busybox:e2e", "memory": 16, "essential": false,
+		 "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}],
+		 "command": ["sh", "-c", "echo ready > /shared/flag"]},
+		{"name": "main", "image": "busybox:e2e", "memory": 16,
+		 "mountPoints": [{"sourceVolume": "shared", "containerPath": "/shared"}],
+		 "dependsOn": [{"containerName": "init", "condition": "SUCCESS"}],
+		 "command": ["sh", "-c", "test \"$(cat /shared/flag)\" = ready && exit 42"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+	stopped := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED"))
+	if stopped.StopCode != types.TaskStopCodeEssentialContainerExited {
+		t.Fatalf("stopCode %s (%s)", stopped.StopCode, aws.ToString(stopped.StoppedReason))
+	}
+	codes := map[string]int32{}
+	for _, c := range stopped.Containers {
+		codes[aws.ToString(c.Name)] = aws.ToInt32(c.ExitCode)
+	}
+	if codes["init"] != 0 || codes["main"] != 42 {
+		t.Fatalf("exit codes %v, want init 0 and main 42 (main saw init's file)", codes)
+	}
+}
+
+// TestAgentRestartAdoptsTasks kills the server (and its agent) with SIGKILL while a task
+// runs: the container keeps running, and the restarted agent adopts it and can stop it.
+func TestAgentRestartAdoptsTasks(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	id := strings.TrimSpace(n.gantry("run", "-d", "--name", "survivor", "busybox:e2e", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"))
+	arn := n.waitTask(id, "RUNNING", statusIs("RUNNING")).TaskArn
+	n.kill9()
+	n.start()
+	n.waitInstance()
+	task := n.waitTask(aws.ToString(arn), "RUNNING after restart", statusIs("RUNNING"))
+	if task.Connectivity != types.ConnectivityConnected {
+		t.Fatalf("connectivity %s after the agent came back", task.Connectivity)
+	}
+	n.gantry("stop", "survivor")
+	stopped := n.waitTask(aws.ToString(arn), "STOPPED", statusIs("STOPPED"))
+	if c := stopped.Containers[0]; aws.ToInt32(c.ExitCode) != 0 {
+		t.Fatalf("adopted container exit code %d, want 0 from its TERM trap", aws.ToInt32(c.ExitCode))
+	}
+}
+
+func remaining(ci types.ContainerInstance, name string) int32 {
+	return resource(ci.RemainingResources, name)
+}
+func registered(ci types.ContainerInstance, name string) int32 {
+	return resource(ci.RegisteredResources, name)
+}
+
+func resource(rs []types.Resource, name string) int32 {
+	for _, r := range rs {
+		if aws.ToString(r.Name) == name {
+			return r.IntegerValue
+		}
+	}
+	return -1
+}
+
+// httpGet fetches url, retrying briefly while the server in the container starts.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	var lastErr error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := client.Get(url)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	t.Fatalf("GET %s: %v", url, lastErr)
+	return ""
+}
+
+func freePort(t *testing.T) string {
+	addr := freeAddr(t)
+	return addr[strings.LastIndexByte(addr, ':')+1:]
+}
