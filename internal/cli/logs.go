@@ -93,7 +93,7 @@ container stops or Ctrl-C. -o json prints the raw entries, one JSON object a lin
 	f := cmd.Flags()
 	f.StringVar(&cluster, "cluster", "default", "cluster the task runs in")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new output until the container stops or Ctrl-C")
-	f.StringVarP(&tail, "tail", "n", "all", "show only the last N lines of each stream's log")
+	f.StringVarP(&tail, "tail", "n", "all", "show only the last N lines of the log (both streams)")
 	f.StringVar(&since, "since", "", "show only output since a time (2025-01-02T15:04:05Z, 2025-01-02, Unix seconds) or for a duration back (10m, 1h30m)")
 	f.BoolVarP(&timestamps, "timestamps", "t", false, "start each line with the time it was written (RFC 3339)")
 	return cmd

@@ -34,9 +34,13 @@ func (g *globals) native(ctx context.Context, method, path string, q url.Values,
 	}
 	const unsigned = "UNSIGNED-PAYLOAD"
 	req.Header.Set("X-Amz-Content-Sha256", unsigned)
+	rawQuery := req.URL.RawQuery
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, unsigned, "ecs", g.region, time.Now()); err != nil {
 		return nil, err
 	}
+	// The signer sorts the query; the server sorts it again to check the signature, and
+	// repeated parameters (exec's cmd=) must keep their order.
+	req.URL.RawQuery = rawQuery
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s", describeError(err))

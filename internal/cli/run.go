@@ -7,7 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
+
+	"gantry/internal/agentconn"
 )
 
 // runOptions are `gantry run`'s flags.
@@ -148,7 +150,7 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 	if err != nil {
 		return err
 	}
-	if err := streamLogs(bg, g, cluster, taskArn, true); err != nil && aws.ToString(t.LastStatus) == "RUNNING" {
+	if err := streamLogs(bg, g, cluster, taskArn); err != nil && aws.ToString(t.LastStatus) == "RUNNING" {
 		fmt.Fprintln(os.Stderr, "gantry: streaming logs:", err)
 	}
 	t, err = waitTask(bg, client, cluster, taskArn, func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" })
@@ -194,32 +196,16 @@ func waitTask(ctx context.Context, client *ecs.Client, cluster, taskArn string, 
 	}
 }
 
-// streamLogs copies a task's first container's log to stdout and stderr.
-func streamLogs(ctx context.Context, g *globals, cluster, taskArn string, follow bool) error {
-	q := map[string][]string{"cluster": {cluster}, "task": {taskArn}}
-	if follow {
-		q["follow"] = []string{"1"}
-	}
-	resp, err := g.native(ctx, "GET", "/gantry/v1/logs", q, nil)
+// streamLogs copies a task's first container's log to stdout and stderr, following it
+// until the container has exited.
+func streamLogs(ctx context.Context, g *globals, cluster, taskArn string) error {
+	q := url.Values{"cluster": {cluster}, "task": {taskArn}, "follow": {"1"}}
+	resp, err := g.native(ctx, "GET", agentconn.LogsPath, q, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
-	for {
-		var e struct{ Log, Stream string }
-		if err := dec.Decode(&e); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		w := os.Stdout
-		if e.Stream == "stderr" {
-			w = os.Stderr
-		}
-		io.WriteString(w, e.Log)
-	}
+	return copyLogs(resp.Body, os.Stdout, os.Stderr, false)
 }
 
 // taskDefinition builds the RegisterTaskDefinition request for the options.
