@@ -13,7 +13,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	root := cli.NewRoot()
-	root.AddCommand(serverCommand())
+	root.AddCommand(serverCommand(), agentCommand())
 	code := cli.Execute(ctx, root)
 	stop()
 	os.Exit(code)

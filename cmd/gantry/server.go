@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,8 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringToStringVar(&cfg.Agent.Attributes, "attribute", nil, "custom instance attribute NAME=VALUE (repeatable), for memberOf constraints")
 	f.IntVar(&cfg.Agent.ReservedMemoryMiB, "reserved-memory", 256, "MiB of this machine's memory that tasks may not book")
 	f.StringVar(&cfg.Agent.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
+	f.StringVar(&cfg.AgentListen, "agent-listen", "", "TLS address for agents on other machines to join (e.g. 0.0.0.0:8701); none when empty")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often agents are pinged; one silent for three intervals is disconnected")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	return cmd
 }

@@ -94,16 +94,16 @@ func (e *ReportError) Permanent() bool {
 // it until the tunnel breaks or ctx ends. It returns nil only when ctx ended; callers
 // dial again after an error.
 func (c *Client) Serve(ctx context.Context, instanceArn string, handler http.Handler) error {
-	conn, err := c.dialTunnel(ctx, instanceArn)
+	conn, every, err := c.dialTunnel(ctx, instanceArn)
 	if err != nil {
 		return err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	srv := &http2.Server{
-		// The server pings every few seconds; a tunnel silent for longer is dead.
-		ReadIdleTimeout: 3 * DefaultPingEvery,
-		PingTimeout:     DefaultPingEvery,
+		// The server pings every interval; a tunnel silent for longer is dead.
+		ReadIdleTimeout: 2 * every,
+		PingTimeout:     every,
 	}
 	srv.ServeConn(conn, &http2.ServeConnOpts{Context: ctx, Handler: handler})
 	if ctx.Err() != nil {
@@ -112,11 +112,12 @@ func (c *Client) Serve(ctx context.Context, instanceArn string, handler http.Han
 	return fmt.Errorf("tunnel to %s closed", c.Server)
 }
 
-// dialTunnel opens a connection to the server and upgrades it to the tunnel protocol.
-func (c *Client) dialTunnel(ctx context.Context, instanceArn string) (net.Conn, error) {
+// dialTunnel opens a connection to the server and upgrades it to the tunnel protocol. It
+// returns the server's ping interval too.
+func (c *Client) dialTunnel(ctx context.Context, instanceArn string) (net.Conn, time.Duration, error) {
 	u, err := url.Parse(c.Server)
 	if err != nil {
-		return nil, fmt.Errorf("server URL %q: %w", c.Server, err)
+		return nil, 0, fmt.Errorf("server URL %q: %w", c.Server, err)
 	}
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 15 * time.Second}
 	var conn net.Conn
@@ -124,42 +125,50 @@ func (c *Client) dialTunnel(ctx context.Context, instanceArn string) (net.Conn, 
 	case "http":
 		conn, err = d.DialContext(ctx, "tcp", u.Host)
 	case "https":
-		conn, err = (&tls.Dialer{NetDialer: d, Config: c.TLS}).DialContext(ctx, "tcp", u.Host)
+		// The upgrade is an HTTP/1.1 exchange: offer nothing else in ALPN, whatever the
+		// shared configuration says (an HTTP/2 transport adds "h2" to it).
+		cfg := c.TLS.Clone()
+		cfg.NextProtos = []string{"http/1.1"}
+		conn, err = (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, "tcp", u.Host)
 	default:
-		return nil, fmt.Errorf("server URL %q: use http:// or https://", c.Server)
+		return nil, 0, fmt.Errorf("server URL %q: use http:// or https://", c.Server)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dialing %s: %w", c.Server, err)
+		return nil, 0, fmt.Errorf("dialing %s: %w", c.Server, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.Server, "/")+ConnectPath+"?"+InstanceParam+"="+url.QueryEscape(instanceArn), nil)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", Protocol)
 	if err := v4.NewSigner().SignHTTP(ctx, c.Credentials, req, emptyPayloadHash, "ecs", c.Region, time.Now()); err != nil {
 		conn.Close()
-		return nil, err
+		return nil, 0, err
 	}
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := req.Write(conn); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
+		return nil, 0, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
 	}
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
+		return nil, 0, fmt.Errorf("asking %s for a tunnel: %w", c.Server, err)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		conn.Close()
-		return nil, &ReportError{Status: resp.StatusCode, Message: "tunnel refused: " + string(bytes.TrimSpace(msg))}
+		return nil, 0, &ReportError{Status: resp.StatusCode, Message: "tunnel refused: " + string(bytes.TrimSpace(msg))}
 	}
 	conn.SetDeadline(time.Time{})
-	return &bufferedConn{Conn: conn, r: br}, nil
+	every, err := time.ParseDuration(resp.Header.Get(pingIntervalHeader))
+	if err != nil || every <= 0 {
+		every = DefaultPingEvery
+	}
+	return &bufferedConn{Conn: conn, r: br}, every, nil
 }
 
 // bufferedConn reads first what the response reader already buffered: the server may

@@ -150,7 +150,7 @@ func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetDeadline(time.Time{})
-	fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n\r\n", Protocol)
+	fmt.Fprintf(conn, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\nConnection: Upgrade\r\n%s: %s\r\n\r\n", Protocol, pingIntervalHeader, h.cfg.PingEvery)
 	cc, err := (&http2.Transport{AllowHTTP: true}).NewClientConn(conn)
 	if err != nil {
 		conn.Close()

@@ -18,3 +18,7 @@ const (
 
 // InstanceParam names the container instance ARN in the query of agent requests.
 const InstanceParam = "containerInstance"
+
+// pingIntervalHeader tells the agent, in the tunnel's 101 answer, how often the server
+// pings: a tunnel silent for a few intervals is dead, and the agent dials again.
+const pingIntervalHeader = "Gantry-Ping-Interval"

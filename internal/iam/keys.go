@@ -31,6 +31,7 @@ type AccessKey struct {
 // Directory answers who owns an access key. It keeps every key in memory because it is
 // consulted on every API request.
 type Directory struct {
+	st   *store.Store
 	mu   sync.RWMutex
 	keys map[string]AccessKey
 }
@@ -46,7 +47,7 @@ func Open(ctx context.Context, st *store.Store, account string) (*Directory, Acc
 	if err != nil {
 		return nil, AccessKey{}, err
 	}
-	d := &Directory{keys: make(map[string]AccessKey, len(kvs))}
+	d := &Directory{st: st, keys: make(map[string]AccessKey, len(kvs))}
 	for _, kv := range kvs {
 		var k AccessKey
 		if err := json.Unmarshal(kv.Value, &k); err != nil {
@@ -55,6 +56,22 @@ func Open(ctx context.Context, st *store.Store, account string) (*Directory, Acc
 		d.keys[k.ID] = k
 	}
 	return d, root, nil
+}
+
+// CreateKey stores a new access key for principal and returns it.
+func (d *Directory) CreateKey(ctx context.Context, principal string) (AccessKey, error) {
+	k := newAccessKey(principal)
+	val, err := json.Marshal(k)
+	if err != nil {
+		return AccessKey{}, err
+	}
+	if err := d.st.Commit(ctx, store.Write{Key: keysPrefix + k.ID, Value: val}); err != nil {
+		return AccessKey{}, fmt.Errorf("storing access key: %w", err)
+	}
+	d.mu.Lock()
+	d.keys[k.ID] = k
+	d.mu.Unlock()
+	return k, nil
 }
 
 // SecretFor returns the secret of an access key id, for SigV4 verification.

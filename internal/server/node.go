@@ -7,19 +7,15 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 
 	"gantry/internal/agent"
 	"gantry/internal/agentconn"
 	"gantry/internal/awsapi"
 	"gantry/internal/ecs"
 	"gantry/internal/iam"
-	"gantry/internal/image"
 )
 
 // AgentConfig is the in-process agent's part of the server's configuration.
@@ -77,7 +73,7 @@ func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, 
 		Runtime:     eng.Runtime,
 		Images:      eng.Images,
 		Network:     eng.Network,
-		PullOptions: pullOptions(addr, root),
+		PullOptions: agent.PullOptionsFor("http://"+addr, root.ID, root.Secret),
 		LogMaxBytes: 10 << 20,
 		LogMaxFiles: 3,
 		Log:         log,
@@ -88,30 +84,6 @@ func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, 
 	}
 	if err := a.Run(ctx); err != nil {
 		log.Error("agent stopped", "err", err)
-	}
-}
-
-// pullOptions gives the agent this server's root key for its own registry, and plain
-// HTTP for registries on loopback addresses.
-func pullOptions(addr string, root iam.AccessKey) func(string) image.PullOptions {
-	return func(ref string) image.PullOptions {
-		var opts image.PullOptions
-		r, err := name.ParseReference(ref)
-		if err != nil {
-			return opts
-		}
-		host := r.Context().RegistryStr()
-		if host == addr {
-			opts.Auth = &authn.Basic{Username: root.ID, Password: root.Secret}
-		}
-		h, _, err := net.SplitHostPort(host)
-		if err != nil {
-			h = host
-		}
-		if ip := net.ParseIP(h); h == "localhost" || strings.HasSuffix(h, ".localhost") || (ip != nil && ip.IsLoopback()) {
-			opts.Insecure = true
-		}
-		return opts
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"gantry/internal/ecr"
 	"gantry/internal/ecs"
 	"gantry/internal/iam"
+	"gantry/internal/pki"
 	"gantry/internal/registry"
 	"gantry/internal/store"
 )
@@ -31,6 +32,11 @@ type Config struct {
 	NoCreateOnPush bool
 	// Agent configures the in-process agent.
 	Agent AgentConfig
+	// AgentListen is the TLS listener for agents on other machines; none when empty.
+	AgentListen string
+	// HeartbeatInterval is how often the server pings agents; an agent silent for three
+	// intervals is disconnected.
+	HeartbeatInterval time.Duration
 }
 
 // Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
@@ -58,7 +64,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	if err := writeCredentials(credsPath, root); err != nil {
 		return err
 	}
-	ecsService := ecs.New(ecs.Config{Region: cfg.Region, Account: cfg.Account}, st, keys)
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = agentconn.DefaultPingEvery
+	}
+	ecsService := ecs.New(ecs.Config{Region: cfg.Region, Account: cfg.Account, HeartbeatTimeout: 3 * cfg.HeartbeatInterval}, st, keys)
 	if err := ecsService.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("creating the default cluster: %w", err)
 	}
@@ -73,16 +82,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
 	api := awsapi.NewJSONServer(verifier, log, ecsService.API(), ecrService.API())
-	hub := agentconn.NewHub(ctx, agentconn.HubConfig{Control: ecsService, Authenticate: authenticator(verifier), Name: ln.Addr().String(), Log: log})
+	hub := agentconn.NewHub(ctx, agentconn.HubConfig{Control: ecsService, Authenticate: authenticator(verifier), Name: ln.Addr().String(), PingEvery: cfg.HeartbeatInterval, Log: log})
 	nodes := &agentconn.Proxy{Hub: hub, Tasks: ecsService, Authenticate: authenticator(verifier)}
+	ca, err := pki.LoadOrCreateCA(filepath.Join(cfg.DataDir, "pki"))
+	if err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	handler := routes(api, reg, hub, nodes, &ready, tokenHandler(keys, ca, authenticator(verifier)))
 	srv := &http.Server{
-		Handler:           routes(api, reg, hub, nodes, &ready),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.AgentListen != "" {
+		agentSrv, err := serveAgents(cfg, ca, keys, handler, log, serveErr)
+		if err != nil {
+			return err
+		}
+		defer agentSrv.Close()
+	}
 	go maintainRegistry(ctx, reg, ecrService, log)
 	go expireTasks(ctx, ecsService, log)
 	agentDone := make(chan struct{})
@@ -163,8 +184,9 @@ func maintainRegistry(ctx context.Context, reg *registry.Registry, ecrService *e
 }
 
 // routes puts every API on the one listener.
-func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, nodes *agentconn.Proxy, ready *atomic.Bool) http.Handler {
+func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, nodes *agentconn.Proxy, ready *atomic.Bool, tokens http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle(tokensPath, tokens)
 	mux.Handle("/v2/", reg)
 	mux.Handle("/gantry/v1/agent/", hub)
 	mux.Handle(agentconn.LogsPath, nodes)

@@ -1,0 +1,287 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"golang.org/x/sys/unix"
+
+	"gantry/internal/image"
+	"gantry/internal/network"
+	gruntime "gantry/internal/runtime"
+)
+
+// remoteAgent is a `gantry agent` process in a network namespace of its own, joined to
+// a server over the agent listener, as a second machine would be.
+type remoteAgent struct {
+	name, netns, hostVeth string
+	dataDir, runDir       string
+	bridge, subnet        string
+	cmd                   *exec.Cmd
+	output                *syncBuffer
+}
+
+// testLAN is a bridge on the host with one veth per agent namespace: the network the
+// test's machines share. Addresses are 10.213.90.0/24, the server on .1.
+type testLAN struct {
+	t      *testing.T
+	bridge string
+	agents []*remoteAgent
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newTestLAN(t *testing.T) *testLAN {
+	lan := &testLAN{t: t, bridge: "gtlan0"}
+	exec.Command("ip", "link", "del", lan.bridge).Run() // a crashed run's leftover
+	run(t, "ip", "link", "add", lan.bridge, "type", "bridge")
+	run(t, "ip", "addr", "add", "10.213.90.1/24", "dev", lan.bridge)
+	run(t, "ip", "link", "set", lan.bridge, "up")
+	t.Cleanup(func() { exec.Command("ip", "link", "del", lan.bridge).Run() })
+	return lan
+}
+
+// addAgent makes a namespace with an address on the LAN and starts `gantry agent` in it.
+func (lan *testLAN) addAgent(server, token string, i int) *remoteAgent {
+	t := lan.t
+	a := &remoteAgent{
+		name: fmt.Sprintf("node-%c", 'a'+i), netns: fmt.Sprintf("gtlan-%d", i), hostVeth: fmt.Sprintf("gtlanv%d", i),
+		dataDir: t.TempDir(), runDir: t.TempDir(), bridge: "gtnode0", subnet: fmt.Sprintf("10.213.%d.0/24", 91+i), output: &syncBuffer{},
+	}
+	exec.Command("ip", "netns", "del", a.netns).Run()
+	run(t, "ip", "netns", "add", a.netns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", a.netns).Run() })
+	run(t, "ip", "link", "add", a.hostVeth, "type", "veth", "peer", "name", "eth0", "netns", a.netns)
+	run(t, "ip", "link", "set", a.hostVeth, "master", lan.bridge, "up")
+	run(t, "ip", "netns", "exec", a.netns, "ip", "addr", "add", fmt.Sprintf("10.213.90.%d/24", 10+i), "dev", "eth0")
+	run(t, "ip", "netns", "exec", a.netns, "ip", "link", "set", "eth0", "up")
+	run(t, "ip", "netns", "exec", a.netns, "ip", "link", "set", "lo", "up")
+	t.Cleanup(func() { a.removeEverything(t) })
+	lan.agents = append(lan.agents, a)
+	a.start(t, server, token)
+	return a
+}
+
+func (a *remoteAgent) start(t *testing.T, server, token string) {
+	// nsenter joins only the network namespace; "ip netns exec" would also remount /sys
+	// and hide the cgroup mounts.
+	a.cmd = exec.Command("nsenter", "--net=/var/run/netns/"+a.netns, gantryBin, "agent", "--server", server, "--token", token,
+		"--name", a.name, "--data-dir", a.dataDir, "--run-dir", a.runDir, "--bridge", a.bridge, "--subnet", a.subnet,
+		"--availability-zone", "az-"+a.name)
+	a.cmd.Stdout, a.cmd.Stderr = a.output, a.output
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("agent %s output:\n%s", a.name, a.output)
+		}
+	})
+}
+
+// removeEverything kills the agent and removes its containers, mounts and task networks
+// (the latter from inside its namespace, where its bridge lives).
+func (a *remoteAgent) removeEverything(t *testing.T) {
+	if a.cmd != nil && a.cmd.ProcessState == nil {
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if rt, err := gruntime.New(gruntime.Config{StateDir: filepath.Join(a.runDir, "runtime"), DataDir: filepath.Join(a.dataDir, "containers"), ShimCmd: []string{shimBin}}); err == nil {
+		cs, _ := rt.List(ctx)
+		for _, c := range cs {
+			rt.Delete(ctx, c.ID)
+		}
+	}
+	if store, err := image.Open(filepath.Join(a.dataDir, "images")); err == nil {
+		mounts, _ := os.ReadDir(filepath.Join(a.dataDir, "images", "mounts"))
+		for _, m := range mounts {
+			store.Unmount(m.Name())
+		}
+	}
+	inNetns(t, "/var/run/netns/"+a.netns, func() {
+		if nm, err := network.New(network.Config{Bridge: a.bridge, Subnet: a.subnet, StateDir: filepath.Join(a.runDir, "network")}); err == nil {
+			nm.Destroy(ctx)
+		}
+	})
+}
+
+// inNetns runs fn on a thread that has entered the network namespace at path.
+func inNetns(t *testing.T, path string, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return
+		}
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			t.Logf("entering %s: %v", path, err)
+			return
+		}
+		fn()
+	}()
+	<-done
+}
+
+// TestAgentsJoinSpreadAndReconcile joins two agents from their own network namespaces
+// with join tokens over mutual TLS, spreads tasks across them, cuts one off (it shows
+// disconnected, as do its tasks), stops one of its tasks meanwhile, and lets it rejoin:
+// the stopped task is stopped on the node, the other keeps running.
+func TestAgentsJoinSpreadAndReconcile(t *testing.T) {
+	ctx := context.Background()
+	lan := newTestLAN(t)
+	port := freePort(t)
+	s := &server{t: t, dataDir: t.TempDir(), addr: freeAddr(t), output: &syncBuffer{},
+		args: []string{"--no-agent", "--agent-listen", "10.213.90.1:" + port, "--heartbeat-interval", "500ms"}}
+	s.Endpoint = "http://" + s.addr
+	s.start()
+	rootfs := busyboxRootfs(t)
+	var agents []*remoteAgent
+	var used string
+	for i := range 2 {
+		used = strings.TrimSpace(s.gantry("token", "create", "--ttl", "10m"))
+		agents = append(agents, lan.addAgent("https://10.213.90.1:"+port, used, i))
+	}
+	waitConnected(t, s, 2)
+	for _, a := range agents {
+		s.gantry("image", "import", "--instance", a.name, rootfs, "busybox:e2e")
+	}
+	// A token works once: a second machine presenting it is turned away.
+	again := exec.Command(gantryBin, "agent", "--server", "https://10.213.90.1:"+port, "--token", used, "--data-dir", t.TempDir(), "--run-dir", t.TempDir())
+	if out, err := again.CombinedOutput(); err == nil || !strings.Contains(string(out), "join token is invalid") {
+		t.Fatalf("joining with a used token: %v\n%s", err, out)
+	}
+
+	td := s.registerTD(`{"family": "spread", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "c", "image": "busybox:e2e", "memory": 16, "stopTimeout": 2,
+		 "command": ["sh", "-c", "echo started on $(hostname); trap 'exit 0' TERM; while true; do sleep 0.1; done"]}]}`)
+	out, err := s.ecs().RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(td), Count: aws.Int32(4),
+		PlacementStrategy: []types.PlacementStrategy{{Type: types.PlacementStrategyTypeSpread, Field: aws.String("attribute:ecs.availability-zone")}}})
+	if err != nil || len(out.Failures) > 0 {
+		t.Fatalf("RunTask: %v %+v", err, out.Failures)
+	}
+	byNode := map[string][]string{}
+	for _, task := range out.Tasks {
+		byNode[aws.ToString(task.ContainerInstanceArn)] = append(byNode[aws.ToString(task.ContainerInstanceArn)], aws.ToString(task.TaskArn))
+		s.waitTaskStatus(aws.ToString(task.TaskArn), "RUNNING")
+	}
+	if len(byNode) != 2 {
+		t.Fatalf("tasks not spread over both instances: %v", byNode)
+	}
+	var cutArn string
+	for arn, tasks := range byNode {
+		if len(tasks) != 2 {
+			t.Fatalf("spread placed %d tasks on %s, want 2", len(tasks), arn)
+		}
+	}
+	cut := agents[1]
+	for arn := range byNode {
+		ci := describeInstance(t, s, arn)
+		if aws.ToString(ci.Ec2InstanceId) == cut.name {
+			cutArn = arn
+		}
+	}
+
+	run(t, "ip", "link", "set", cut.hostVeth, "down")
+	waitInstance(t, s, cutArn, "disconnected", func(ci types.ContainerInstance) bool { return !ci.AgentConnected })
+	cutTasks := byNode[cutArn]
+	if task := s.describeTask(cutTasks[0]); task.Connectivity != types.ConnectivityDisconnected {
+		t.Fatalf("a task of the cut-off instance shows connectivity %q", task.Connectivity)
+	}
+	if _, err := s.ecs().StopTask(ctx, &ecs.StopTaskInput{Task: aws.String(cutTasks[0])}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "ip", "link", "set", cut.hostVeth, "up")
+	waitInstance(t, s, cutArn, "reconnected", func(ci types.ContainerInstance) bool { return ci.AgentConnected })
+	s.waitTaskStatus(cutTasks[0], "STOPPED")
+	if task := s.describeTask(cutTasks[1]); aws.ToString(task.LastStatus) != "RUNNING" || task.Connectivity != types.ConnectivityConnected {
+		t.Fatalf("the other task of the rejoined instance: %s, %s", aws.ToString(task.LastStatus), task.Connectivity)
+	}
+	// Logs come from the remote node through its tunnel.
+	if logs := s.gantry("logs", cutTasks[1]); !strings.HasPrefix(logs, "started on ") {
+		t.Fatalf("logs of a task on a remote node: %q", logs)
+	}
+}
+
+func (s *server) registerTD(js string) string {
+	s.t.Helper()
+	n := &node{server: s}
+	return n.register(js)
+}
+
+func (s *server) describeTask(arn string) types.Task {
+	s.t.Helper()
+	out, err := s.ecs().DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Tasks: []string{arn}})
+	if err != nil || len(out.Tasks) != 1 {
+		s.t.Fatalf("DescribeTasks %s: %v %+v", arn, err, out)
+	}
+	return out.Tasks[0]
+}
+
+func (s *server) waitTaskStatus(arn, status string) types.Task {
+	s.t.Helper()
+	return (&node{server: s}).waitTask(arn, status, statusIs(status))
+}
+
+func describeInstance(t *testing.T, s *server, arn string) types.ContainerInstance {
+	t.Helper()
+	out, err := s.ecs().DescribeContainerInstances(context.Background(), &ecs.DescribeContainerInstancesInput{ContainerInstances: []string{arn}})
+	if err != nil || len(out.ContainerInstances) != 1 {
+		t.Fatalf("DescribeContainerInstances: %v", err)
+	}
+	return out.ContainerInstances[0]
+}
+
+func waitInstance(t *testing.T, s *server, arn, what string, cond func(types.ContainerInstance) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if cond(describeInstance(t, s, arn)) {
+			return
+		}
+	}
+	t.Fatalf("instance %s not %s after 60s; server output:\n%s", arn, what, s.output)
+}
+
+func waitConnected(t *testing.T, s *server, want int) {
+	t.Helper()
+	ctx := context.Background()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		list, err := s.ecs().ListContainerInstances(ctx, &ecs.ListContainerInstancesInput{})
+		if err != nil || len(list.ContainerInstanceArns) < want {
+			continue
+		}
+		out, err := s.ecs().DescribeContainerInstances(ctx, &ecs.DescribeContainerInstancesInput{ContainerInstances: list.ContainerInstanceArns})
+		connected := 0
+		for _, ci := range out.ContainerInstances {
+			if ci.AgentConnected {
+				connected++
+			}
+		}
+		if err == nil && connected == want {
+			return
+		}
+	}
+	t.Fatalf("%d agents not connected after 60s; server output:\n%s", want, s.output)
+}
