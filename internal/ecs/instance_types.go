@@ -1,6 +1,10 @@
 package ecs
 
-import "gantry/internal/awsapi"
+import (
+	"encoding/json"
+
+	"gantry/internal/awsapi"
+)
 
 // ContainerInstance is the ECS container instance shape: one machine running an agent.
 type ContainerInstance struct {
@@ -19,6 +23,11 @@ type ContainerInstance struct {
 	RegisteredAt         awsapi.Timestamp `json:"registeredAt,omitzero"`
 	Attachments          []Attachment     `json:"attachments"`
 	Tags                 []Tag            `json:"tags"`
+	CapacityProviderName string           `json:"capacityProviderName,omitempty"`
+	// Members Gantry never sets: agent updates, instance health, GPUs.
+	AgentUpdateStatus string          `json:"agentUpdateStatus,omitempty"`
+	HealthStatus      json.RawMessage `json:"healthStatus,omitempty"`
+	GpuDevices        json.RawMessage `json:"gpuDevices,omitempty"`
 }
 
 // VersionInfo names the agent and container runtime of an instance.

@@ -129,6 +129,9 @@ func checkOverrides(td *TaskDefinition, ov *TaskOverride) error {
 			return awsapi.InvalidParameter("overrides.containerOverrides[%d]: environmentFiles and resourceRequirements are not supported by Gantry yet", i)
 		}
 	}
+	if len(ov.InferenceAcceleratorOverrides) > 0 {
+		return awsapi.InvalidParameter("overrides.inferenceAcceleratorOverrides: Gantry has no inference accelerators")
+	}
 	if ov.EphemeralStorage != nil {
 		return awsapi.InvalidParameter("overrides.ephemeralStorage: not supported by Gantry yet (containers write to their overlay upper directory on the instance's disk)")
 	}

@@ -1,6 +1,10 @@
 package ecs
 
-import "gantry/internal/awsapi"
+import (
+	"encoding/json"
+
+	"gantry/internal/awsapi"
+)
 
 // Task is the ECS task shape, as stored and as returned.
 type Task struct {
@@ -35,6 +39,13 @@ type Task struct {
 	EnableExecuteCommand bool             `json:"enableExecuteCommand"`
 	AvailabilityZone     string           `json:"availabilityZone,omitempty"`
 	Attributes           []Attribute      `json:"attributes,omitempty"`
+	CapacityProviderName string           `json:"capacityProviderName,omitempty"`
+	PlatformVersion      string           `json:"platformVersion,omitempty"`
+	PlatformFamily       string           `json:"platformFamily,omitempty"`
+	// Members Gantry never sets, kept so the shape is ECS's whole Task.
+	EphemeralStorage        *EphemeralStorage      `json:"ephemeralStorage,omitempty"`
+	FargateEphemeralStorage json.RawMessage        `json:"fargateEphemeralStorage,omitempty"`
+	InferenceAccelerators   []InferenceAccelerator `json:"inferenceAccelerators,omitempty"`
 }
 
 // Container is one container of a task as the agent last reported it.
@@ -54,6 +65,11 @@ type Container struct {
 	CPU               string             `json:"cpu,omitempty"`
 	Memory            string             `json:"memory,omitempty"`
 	MemoryReservation string             `json:"memoryReservation,omitempty"`
+	// Members Gantry never sets (GPUs, Neuron devices, managed agents).
+	GpuIDs             []string          `json:"gpuIds,omitempty"`
+	NeuronDeviceIDs    []string          `json:"neuronDeviceIds,omitempty"`
+	GpuSharingStrategy json.RawMessage   `json:"gpuSharingStrategy,omitempty"`
+	ManagedAgents      []json.RawMessage `json:"managedAgents,omitempty"`
 }
 
 // NetworkBinding is a published port of a container.
@@ -62,12 +78,16 @@ type NetworkBinding struct {
 	ContainerPort int32  `json:"containerPort"`
 	HostPort      int32  `json:"hostPort"`
 	Protocol      string `json:"protocol,omitempty"`
+	// Port ranges are not published by Gantry yet.
+	ContainerPortRange string `json:"containerPortRange,omitempty"`
+	HostPortRange      string `json:"hostPortRange,omitempty"`
 }
 
 // NetworkInterface is a container's address in awsvpc mode.
 type NetworkInterface struct {
 	AttachmentID       string `json:"attachmentId,omitempty"`
 	PrivateIpv4Address string `json:"privateIpv4Address,omitempty"`
+	Ipv6Address        string `json:"ipv6Address,omitempty"`
 }
 
 // TaskOverride changes a task's definition for one run.
@@ -78,6 +98,8 @@ type TaskOverride struct {
 	TaskRoleArn        string              `json:"taskRoleArn,omitempty"`
 	ExecutionRoleArn   string              `json:"executionRoleArn,omitempty"`
 	EphemeralStorage   *EphemeralStorage   `json:"ephemeralStorage,omitempty"`
+	// InferenceAcceleratorOverrides are refused: Gantry has no Elastic Inference.
+	InferenceAcceleratorOverrides []json.RawMessage `json:"inferenceAcceleratorOverrides,omitempty"`
 }
 
 // ContainerOverride changes one container of a task for one run.

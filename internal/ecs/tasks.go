@@ -98,6 +98,8 @@ type runTaskOutput struct {
 	Failures []Failure `json:"failures"`
 }
 
+var errLaunchVolumes = awsapi.InvalidParameter("volumeConfigurations: Amazon EBS volumes configured at launch are not supported by Gantry; use task definition volumes")
+
 // launch is one RunTask or StartTask call after validation.
 type launch struct {
 	cluster    string
@@ -119,6 +121,9 @@ func (s *Service) runTask(ctx context.Context, _ *awsapi.Request, in *runTaskInp
 	}
 	if count < 1 || count > scheduler.MaxCount {
 		return nil, awsapi.InvalidParameter("count: %d is out of range; run 1 to %d tasks per call", count, scheduler.MaxCount)
+	}
+	if len(in.VolumeConfigurations) > 0 {
+		return nil, errLaunchVolumes
 	}
 	if len(in.CapacityProviderStrategy) > 0 {
 		return nil, awsapi.InvalidParameter("capacityProviderStrategy: capacity providers are not supported by Gantry yet; leave it out to run on the cluster's container instances")

@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ type startTaskInput struct {
 	PropagateTags        string                `json:"propagateTags"`
 	ReferenceID          string                `json:"referenceId"`
 	NetworkConfiguration *NetworkConfiguration `json:"networkConfiguration"`
+	VolumeConfigurations []json.RawMessage     `json:"volumeConfigurations"`
 }
 
 // startTask places one task on each named instance: no strategy, but the instance must
@@ -32,6 +34,9 @@ type startTaskInput struct {
 func (s *Service) startTask(ctx context.Context, _ *awsapi.Request, in *startTaskInput) (*runTaskOutput, error) {
 	if len(in.ContainerInstances) == 0 || len(in.ContainerInstances) > scheduler.MaxCount {
 		return nil, awsapi.InvalidParameter("containerInstances: give 1 to %d container instance ids or ARNs", scheduler.MaxCount)
+	}
+	if len(in.VolumeConfigurations) > 0 {
+		return nil, errLaunchVolumes
 	}
 	l, err := s.newLaunch(ctx, in.Cluster, in.TaskDefinition, in.Overrides, in.Group, in.StartedBy, "EC2", in.Tags)
 	if err != nil {
@@ -285,6 +290,7 @@ type listTasksInput struct {
 	ServiceName       string `json:"serviceName"`
 	DesiredStatus     string `json:"desiredStatus"`
 	LaunchType        string `json:"launchType"`
+	DaemonName        string `json:"daemonName"`
 	NextToken         string `json:"nextToken"`
 	MaxResults        *int32 `json:"maxResults"`
 }

@@ -1,0 +1,140 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"gantry/internal/awsapi"
+)
+
+// registerInstance registers an instance offering cpu units and mem MiB.
+func registerInstance(t *testing.T, s *Service, cpu, mem int32) string {
+	t.Helper()
+	out, err := s.registerContainerInstance(context.Background(), nil, &registerContainerInstanceInput{
+		InstanceIdentityDocument: `{"instanceId": "node-1"}`,
+		TotalResources:           []Resource{{Name: "CPU", IntegerValue: cpu}, {Name: "MEMORY", IntegerValue: mem}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := out.ContainerInstance.ContainerInstanceArn
+	if err := s.Heartbeat(context.Background(), arn, "test"); err != nil {
+		t.Fatal(err)
+	}
+	return arn
+}
+
+// Two servers (two Service values on one store, so no in-process lock helps) running
+// tasks at once on an instance with room for exactly 10 must place exactly 10: bookings
+// are compare-and-swap transactions on the instance record.
+func TestConcurrentSchedulersNeverDoubleBook(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	a, b := newTestService(t, st), newTestService(t, st)
+	if err := a.EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	registerInstance(t, a, 10240, 160) // room for 10 tasks of 16 MiB
+	if _, err := a.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	placed, failed := 0, 0
+	var wg sync.WaitGroup
+	for i := range 8 {
+		s := []*Service{a, b}[i%2]
+		wg.Go(func() {
+			out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", Count: new(int32(3))})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			placed += len(out.Tasks)
+			failed += len(out.Failures)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if placed != 10 {
+		t.Fatalf("placed %d tasks on an instance with room for 10 (%d failures)", placed, failed)
+	}
+}
+
+// A task's reports move it forward only; RUNNING counts it as running on its instance,
+// STOPPED releases its booking, and a stale report changes nothing.
+func TestReportsMoveTasksForwardAndRelease(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	s := newTestService(t, st)
+	s.EnsureDefaultCluster(ctx)
+	inst := registerInstance(t, s, 1024, 64)
+	s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web"))
+	out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web"})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("runTask: %v %+v", err, out)
+	}
+	arn := out.Tasks[0].TaskArn
+	report := func(status string) {
+		t.Helper()
+		if err := s.ReportTask(ctx, inst, &Task{TaskArn: arn, LastStatus: status, StartedAt: s.now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	describe := func() (*Task, *ContainerInstance) {
+		t.Helper()
+		tasks, err := s.describeTasks(ctx, nil, &describeTasksInput{Tasks: []string{arn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		insts, err := s.describeContainerInstances(ctx, nil, &describeContainerInstancesInput{ContainerInstances: []string{inst}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tasks.Tasks[0], insts.ContainerInstances[0]
+	}
+	report(TaskRunning)
+	report(TaskPending) // late and stale
+	task, ci := describe()
+	if task.LastStatus != TaskRunning || ci.RunningTasksCount != 1 || ci.PendingTasksCount != 0 || ci.RemainingResources[1].IntegerValue != 48 {
+		b, _ := json.Marshal(ci)
+		t.Fatalf("after RUNNING: task %s, instance %s", task.LastStatus, b)
+	}
+	report(TaskStopped)
+	task, ci = describe()
+	if task.LastStatus != TaskStopped || task.DesiredStatus != TaskStopped || ci.RunningTasksCount != 0 || ci.RemainingResources[1].IntegerValue != 64 {
+		t.Fatalf("after STOPPED: task %s/%s, running %d, memory left %d", task.LastStatus, task.DesiredStatus, ci.RunningTasksCount, ci.RemainingResources[1].IntegerValue)
+	}
+	// Retention: a stopped task goes once its time has passed, not before.
+	if n, _ := s.ExpireStoppedTasks(ctx); n != 0 {
+		t.Fatalf("expired %d fresh tasks", n)
+	}
+	s.cfg.Now = func() time.Time { return time.Now().Add(2 * DefaultStoppedTaskRetention) }
+	if n, _ := s.ExpireStoppedTasks(ctx); n != 1 {
+		t.Fatalf("expired %d old tasks, want 1", n)
+	}
+}
+
+// RunTask with a clientToken answers a retry with the tasks of the first call.
+func TestRunTaskClientToken(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, openStore(t))
+	s.EnsureDefaultCluster(ctx)
+	registerInstance(t, s, 1024, 1024)
+	s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web"))
+	first, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", ClientToken: "once"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", ClientToken: "once"})
+	if err != nil || len(again.Tasks) != 1 || again.Tasks[0].TaskArn != first.Tasks[0].TaskArn {
+		t.Fatalf("retry with the same clientToken: %v %+v", err, again)
+	}
+	list, _ := s.listTasks(ctx, nil, &listTasksInput{})
+	if len(list.TaskArns) != 1 {
+		t.Fatalf("%d tasks after a retried RunTask, want 1", len(list.TaskArns))
+	}
+}
