@@ -154,9 +154,38 @@ func (s *Service) describeClusters(ctx context.Context, _ *awsapi.Request, in *d
 		if err != nil {
 			return nil, err
 		}
+		if err := s.countClusterTasks(ctx, c); err != nil {
+			return nil, err
+		}
 		out.Clusters = append(out.Clusters, viewCluster(c, in.Include))
 	}
 	return out, nil
+}
+
+// countClusterTasks fills in a cluster's instance and task counts from its instances'
+// bookings: every task that is not STOPPED is booked on its instance.
+func (s *Service) countClusterTasks(ctx context.Context, c *Cluster) error {
+	kvs, _, err := s.store.ListAll(ctx, instancesPrefix+c.ClusterName+"/")
+	if err != nil {
+		return err
+	}
+	for _, kv := range kvs {
+		rec, err := decodeRecord[instanceRecord](kv)
+		if err != nil {
+			return err
+		}
+		if rec.Instance.Status != instanceInactive {
+			c.RegisteredContainerInstancesCount++
+		}
+		for _, b := range rec.Bookings {
+			if b.Running {
+				c.RunningTasksCount++
+			} else {
+				c.PendingTasksCount++
+			}
+		}
+	}
+	return nil
 }
 
 // viewCluster trims a stored cluster to what DescribeClusters returns for include.

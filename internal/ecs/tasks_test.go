@@ -103,6 +103,10 @@ func TestReportsMoveTasksForwardAndRelease(t *testing.T) {
 		b, _ := json.Marshal(ci)
 		t.Fatalf("after RUNNING: task %s, instance %s", task.LastStatus, b)
 	}
+	clusters, err := s.describeClusters(ctx, nil, &describeClustersInput{})
+	if err != nil || clusters.Clusters[0].RunningTasksCount != 1 || clusters.Clusters[0].RegisteredContainerInstancesCount != 1 {
+		t.Fatalf("cluster counts while the task runs: %v %+v", err, clusters.Clusters)
+	}
 	report(TaskStopped)
 	task, ci = describe()
 	if task.LastStatus != TaskStopped || task.DesiredStatus != TaskStopped || ci.RunningTasksCount != 0 || ci.RemainingResources[1].IntegerValue != 64 {
