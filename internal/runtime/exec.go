@@ -79,8 +79,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, es ExecSpec) (int, error)
 	if es.Terminal {
 		err = runWithPty(cmd, es)
 	} else {
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = es.Stdin, es.Stdout, es.Stderr
-		err = cmd.Run()
+		err = runWithPipes(cmd, es)
 	}
 	var exitErr *exec.ExitError
 	switch {
@@ -94,6 +93,24 @@ func (r *Runtime) Exec(ctx context.Context, id string, es ExecSpec) (int, error)
 	default:
 		return -1, fmt.Errorf("exec in container %s: %w", id, err)
 	}
+}
+
+// runWithPipes runs cmd with es's streams. Stdin is copied through a pipe that Wait
+// closes when the process exits: a process that never reads its stdin must not wait for
+// the caller's stdin to end (as cmd.Stdin with a plain reader would).
+func runWithPipes(cmd *exec.Cmd, es ExecSpec) error {
+	cmd.Stdout, cmd.Stderr = es.Stdout, es.Stderr
+	if es.Stdin != nil {
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			return err
+		}
+		go func() {
+			io.Copy(w, es.Stdin)
+			w.Close()
+		}()
+	}
+	return cmd.Run()
 }
 
 // runWithPty runs cmd (runc exec) with a pseudo-terminal as its stdio: runc proxies it to

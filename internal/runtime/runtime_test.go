@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -586,6 +587,13 @@ func TestExec(t *testing.T) {
 	}
 	if _, err := f.r.Exec(ctx, id, ExecSpec{Args: []string{"/nonexistent"}}); err == nil {
 		t.Errorf("exec of a missing binary: no error")
+	}
+	// A process that ignores its stdin ends when it exits, not when the caller's stdin does.
+	stdin, hold := io.Pipe()
+	defer hold.Close()
+	code, err = f.r.Exec(ctx, id, ExecSpec{Args: []string{"true"}, Stdin: stdin, Stdout: &out})
+	if err != nil || code != 0 {
+		t.Errorf("exec true with an open stdin: code %d, err %v", code, err)
 	}
 }
 

@@ -88,9 +88,13 @@ func TestGantryRun(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
 	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
-	out := n.gantry("run", "--rm", "-e", "WHO=gantry", "busybox:e2e", "sh", "-c", "echo hello $WHO")
+	out := n.gantry("run", "--rm", "--name", "hello", "-e", "WHO=gantry", "busybox:e2e", "sh", "-c", "echo hello $WHO")
 	if out != "hello gantry\n" {
 		t.Fatalf("gantry run output %q", out)
+	}
+	// The log of a stopped task's container is kept, as docker keeps a stopped container's.
+	if logs := n.gantry("logs", "hello"); logs != "hello gantry\n" {
+		t.Fatalf("gantry logs of a stopped task: %q", logs)
 	}
 	_, errOut, err := n.gantryResult("run", "busybox:e2e", "sh", "-c", "echo oops >&2; exit 7")
 	var exit *exec.ExitError
@@ -106,6 +110,12 @@ func TestGantryRun(t *testing.T) {
 	ps := n.gantry("ps")
 	if !strings.Contains(ps, "web") || !strings.Contains(ps, port+"->80/tcp") {
 		t.Fatalf("gantry ps:\n%s", ps)
+	}
+	if out := n.gantry("exec", "web", "cat", "/www/index.html"); out != "hello from gantry\n" {
+		t.Fatalf("gantry exec: %q", out)
+	}
+	if _, _, err := n.gantryResult("exec", "web", "sh", "-c", "exit 3"); !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Fatalf("gantry exec exit code: %v", err)
 	}
 	n.gantry("stop", "web")
 	ps = n.gantry("ps", "-a")
@@ -245,4 +255,32 @@ func httpGet(t *testing.T, url string) string {
 func freePort(t *testing.T) string {
 	addr := freeAddr(t)
 	return addr[strings.LastIndexByte(addr, ':')+1:]
+}
+
+// TestHealthChecks runs a container whose health check passes, one that depends on it
+// being HEALTHY, and a task whose check fails: container and task healthStatus follow.
+func TestHealthChecks(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	loop := `["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]`
+	good := n.register(`{"family": "healthy", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "db", "image": "busybox:e2e", "memory": 16, "stopTimeout": 2, "command": ` + loop + `,
+		 "healthCheck": {"command": ["CMD-SHELL", "test -d /bin"], "interval": 5, "retries": 1}},
+		{"name": "app", "image": "busybox:e2e", "memory": 16, "stopTimeout": 2, "command": ` + loop + `,
+		 "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]}]}`)
+	bad := n.register(`{"family": "unhealthy", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "c", "image": "busybox:e2e", "memory": 16, "stopTimeout": 2, "command": ` + loop + `,
+		 "healthCheck": {"command": ["CMD", "false"], "interval": 5, "retries": 1}}]}`)
+	g := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(good)})[0]
+	b := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(bad)})[0]
+	healthy := n.waitTask(aws.ToString(g.TaskArn), "HEALTHY and RUNNING", func(t types.Task) bool {
+		return t.HealthStatus == types.HealthStatusHealthy && aws.ToString(t.LastStatus) == "RUNNING"
+	})
+	for _, c := range healthy.Containers {
+		if aws.ToString(c.LastStatus) != "RUNNING" {
+			t.Fatalf("container %s is %s once db is HEALTHY", aws.ToString(c.Name), aws.ToString(c.LastStatus))
+		}
+	}
+	n.waitTask(aws.ToString(b.TaskArn), "UNHEALTHY", func(t types.Task) bool { return t.HealthStatus == types.HealthStatusUnhealthy })
 }
