@@ -2,6 +2,7 @@ package ecr
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"gantry/internal/awsapi"
@@ -84,13 +85,38 @@ func (s *Service) lifecycleCandidates(ctx context.Context, name string) ([]Image
 	if err != nil {
 		return nil, err
 	}
-	// InUse (an image a task that is not STOPPED runs, never expired) stays false until
-	// Gantry runs tasks; the task pipeline sets it.
+	used, err := s.usedImages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix := s.cfg.RegistryHost + "/" + name
 	out := make([]Image, len(images))
 	for i, im := range images {
-		out[i] = Image{Digest: im.Digest.String(), Tags: im.Tags, PushedAt: im.PushedAt}
+		d := im.Digest.String()
+		inUse := used[d] || used[prefix+"@"+d]
+		for _, tag := range im.Tags {
+			inUse = inUse || used[prefix+":"+tag]
+		}
+		out[i] = Image{Digest: d, Tags: im.Tags, PushedAt: im.PushedAt, InUse: inUse}
 	}
 	return out, nil
+}
+
+// usedImages is the set of image references and digests that tasks which are not
+// STOPPED run.
+func (s *Service) usedImages(ctx context.Context) (map[string]bool, error) {
+	used := map[string]bool{}
+	if s.inUse == nil {
+		return used, nil
+	}
+	refs, digests, err := s.inUse(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the images tasks use: %w", err)
+	}
+	for _, v := range append(refs, digests...) {
+		used[v] = true
+	}
+	return used, nil
 }
 
 // applyLifecycle expires what a repository's lifecycle policy selects.

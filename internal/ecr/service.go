@@ -1,6 +1,7 @@
 package ecr
 
 import (
+	"context"
 	"time"
 
 	"gantry/internal/awsapi"
@@ -26,6 +27,7 @@ type Config struct {
 
 // Service handles ECR actions.
 type Service struct {
+	inUse    InUseFunc
 	cfg      Config
 	store    *store.Store
 	registry *registry.Registry
@@ -48,6 +50,13 @@ func New(cfg Config, st *store.Store, keys Principals) *Service {
 // SetRegistry gives ECR the registry whose images it manages. The two refer to each
 // other (the registry asks ECR's policy on pushes), so one is wired after the other.
 func (s *Service) SetRegistry(r *registry.Registry) { s.registry = r }
+
+// InUseFunc lists the image references and digests that tasks which are not STOPPED run
+// (package ecs provides it).
+type InUseFunc func(ctx context.Context) (refs, digests []string, err error)
+
+// SetInUse tells lifecycle policies which images tasks use, so they are never expired.
+func (s *Service) SetInUse(f InUseFunc) { s.inUse = f }
 
 // API lists the ECR actions for the JSON dispatcher.
 func (s *Service) API() *awsapi.Service {

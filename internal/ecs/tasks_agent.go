@@ -343,3 +343,31 @@ func (s *Service) TaskLocation(ctx context.Context, clusterIdent, taskIdent stri
 	}
 	return rec.Task.TaskArn, rec.Task.ContainerInstanceArn, firstContainer, nil
 }
+
+// ImagesInUse lists the image references and digests of the containers of every task that
+// is not STOPPED, for registries that must not expire what runs.
+func (s *Service) ImagesInUse(ctx context.Context) (refs, digests []string, err error) {
+	from := ""
+	for {
+		page, more, err := s.store.List(ctx, tasksPrefix, from, 500, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, kv := range page {
+			rec, err := decodeRecord[taskRecord](kv)
+			if err != nil || rec.Task.LastStatus == TaskStopped {
+				continue
+			}
+			for _, c := range rec.Task.Containers {
+				refs = append(refs, c.Image)
+				if c.ImageDigest != "" {
+					digests = append(digests, c.ImageDigest)
+				}
+			}
+		}
+		if !more || len(page) == 0 {
+			return refs, digests, nil
+		}
+		from = page[len(page)-1].Key
+	}
+}

@@ -78,6 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		return err
 	}
 	ecrService.SetRegistry(reg)
+	ecrService.SetInUse(ecsService.ImagesInUse)
 
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
