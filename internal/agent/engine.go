@@ -29,6 +29,7 @@ type Runtime interface {
 type Images interface {
 	Get(ref string) (*image.Image, error)
 	Pull(ctx context.Context, ref string, opts image.PullOptions) (*image.Image, error)
+	Push(ctx context.Context, ref, dest string, opts image.PullOptions) (*image.Image, error)
 	Mount(ctx context.Context, img *image.Image, id string) (string, error)
 	Unmount(id string) error
 	List() ([]*image.Image, error)

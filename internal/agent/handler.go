@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gantry/internal/agentconn"
@@ -26,6 +27,8 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("POST "+agentconn.ImagesPath, a.serveImport)
 	mux.HandleFunc("POST "+agentconn.ImagesPath+"/load", a.serveLoad)
 	mux.HandleFunc("DELETE "+agentconn.ImagesPath, a.serveRemoveImage)
+	mux.HandleFunc("POST "+agentconn.ImagesPath+"/pull", a.serveTransfer)
+	mux.HandleFunc("POST "+agentconn.ImagesPath+"/push", a.serveTransfer)
 	return mux
 }
 
@@ -196,6 +199,49 @@ func (a *Agent) serveRemoveImage(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// TransferEvent is one line of a pull's or push's progress stream; the last line carries
+// Image or Error.
+type TransferEvent struct {
+	image.Progress
+	Image *ImageSummary `json:"image,omitempty"`
+	Error string        `json:"error,omitempty"`
+}
+
+// serveTransfer pulls ?ref= into the node's store, or pushes the stored ?ref= to its
+// registry (or to ?dest=), streaming progress as JSON lines.
+func (a *Agent) serveTransfer(w http.ResponseWriter, r *http.Request) {
+	ref, dest := r.URL.Query().Get("ref"), r.URL.Query().Get("dest")
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	rc := http.NewResponseController(w)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	send := func(ev TransferEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(ev)
+		rc.Flush()
+	}
+	target := ref
+	if dest != "" {
+		target = dest
+	}
+	opts := a.cfg.PullOptions(target)
+	opts.Progress = func(p image.Progress) { send(TransferEvent{Progress: p}) }
+	var img *image.Image
+	var err error
+	if strings.HasSuffix(r.URL.Path, "/push") {
+		img, err = a.cfg.Images.Push(r.Context(), ref, dest, opts)
+	} else {
+		img, err = a.cfg.Images.Pull(r.Context(), ref, opts)
+	}
+	if err != nil {
+		send(TransferEvent{Error: err.Error()})
+		return
+	}
+	summary := summarize([]*image.Image{img})[0]
+	send(TransferEvent{Image: &summary})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"gantry/internal/awsapi"
 )
@@ -13,7 +14,7 @@ import (
 const (
 	LogsPath   = "/gantry/v1/logs"   // GET ?cluster=&task=&container=&follow=1&tail=N&since=RFC3339
 	ExecPath   = "/gantry/v1/exec"   // POST ?cluster=&task=&container=&tty=1&stdin=1&cmd=...&cmd=...
-	NodeImages = "/gantry/v1/images" // GET, POST ?ref= (import), POST /load, DELETE ?ref=; all take ?instance=
+	NodeImages = "/gantry/v1/images" // GET, POST ?ref= (import), POST /load, /pull, /push, DELETE ?ref=; all take ?instance=
 )
 
 // Locator finds the instance a task runs on (package ecs provides it).
@@ -45,7 +46,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Stdin flows in while output flows out on one HTTP/1.1 exchange.
 		http.NewResponseController(w).EnableFullDuplex()
 		p.toTask(w, r, "exec", keep(q, "container", "tty", "stdin", "cmd", "env", "user", "workdir"))
-	case r.URL.Path == NodeImages || r.URL.Path == NodeImages+"/load":
+	case r.URL.Path == NodeImages || strings.HasPrefix(r.URL.Path, NodeImages+"/"):
 		p.toImages(w, r)
 	default:
 		http.Error(w, "unknown endpoint", http.StatusNotFound)
@@ -84,11 +85,8 @@ func (p *Proxy) toImages(w http.ResponseWriter, r *http.Request) {
 		}
 		instance = connected[0]
 	}
-	path := ImagesPath
-	if r.URL.Path == NodeImages+"/load" {
-		path += "/load"
-	}
-	p.forward(w, r, instance, path, keep(r.URL.Query(), "ref"))
+	path := ImagesPath + strings.TrimPrefix(r.URL.Path, NodeImages)
+	p.forward(w, r, instance, path, keep(r.URL.Query(), "ref", "dest"))
 }
 
 // forward sends the request to the agent of instance and streams the answer back.

@@ -52,7 +52,7 @@ Start a server with 'gantry server', then talk to it with these commands or with
 	pf.StringVar(&g.credentials, "credentials", envOr("GANTRY_CREDENTIALS", defaultCredentials), "AWS shared-credentials file with the access key to use (env GANTRY_CREDENTIALS); AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY win when set")
 	pf.StringVar(&g.region, "region", envOr("GANTRY_REGION", defaultRegion), "region the server runs as (env GANTRY_REGION)")
 	pf.StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(newClusterCommand(g), newTaskDefCommand(g), newRepoCommand(g), newLoginCommand(g), newPsCommand(g), newStopCommand(g), newInspectCommand(g), newInstanceCommand(g), newRunCommand(g), newImageCommand(g), newImagesCommand(g), newRmiCommand(g), newLogsCommand(g), newExecCommand(g), newTokenCommand(g))
+	root.AddCommand(newClusterCommand(g), newTaskDefCommand(g), newRepoCommand(g), newLoginCommand(g), newPsCommand(g), newStopCommand(g), newInspectCommand(g), newInstanceCommand(g), newRunCommand(g), newImageCommand(g), newImagesCommand(g), newRmiCommand(g), newLogsCommand(g), newExecCommand(g), newTokenCommand(g), newPullCommand(g), newPushCommand(g))
 	return root
 }
 

@@ -193,7 +193,7 @@ func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, 
 	mux.Handle(agentconn.LogsPath, nodes)
 	mux.Handle(agentconn.ExecPath, nodes)
 	mux.Handle(agentconn.NodeImages, nodes)
-	mux.Handle(agentconn.NodeImages+"/load", nodes)
+	mux.Handle(agentconn.NodeImages+"/", nodes)
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,4 +100,31 @@ func (n *node) waitLogs(task, want string) {
 		}
 	}
 	n.t.Fatalf("logs of %s: %q, want %q", task, logs, want)
+}
+
+// TestPushPullThroughTheNode pushes an imported image from a machine's store to Gantry's
+// registry with `gantry push`, removes it, pulls it back with `gantry pull` and runs it.
+func TestPushPullThroughTheNode(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	remote := n.registryHost() + "/tools/busybox:1"
+	out := n.gantry("push", "busybox:e2e", remote)
+	if !strings.Contains(out, "sha256:") {
+		t.Fatalf("gantry push printed %q", out)
+	}
+	if _, err := crane.Digest(remote, n.craneOpts()...); err != nil {
+		t.Fatalf("the pushed image is not in the registry: %v", err)
+	}
+	n.gantry("rmi", "busybox:e2e")
+	n.gantry("pull", remote)
+	if images := n.gantry("images"); !strings.Contains(images, n.registryHost()+"/tools/busybox") {
+		t.Fatalf("gantry images after pull:\n%s", images)
+	}
+	if got := n.gantry("run", remote, "echo", "pulled"); got != "pulled\n" {
+		t.Fatalf("gantry run of the pulled image: %q", got)
+	}
+	if _, errOut, err := n.gantryResult("pull", n.registryHost()+"/tools/missing:1"); err == nil || !strings.Contains(errOut, "MANIFEST_UNKNOWN") && !strings.Contains(errOut, "NAME_UNKNOWN") {
+		t.Fatalf("pulling a missing image: %v %s", err, errOut)
+	}
 }
