@@ -54,5 +54,5 @@ const (
 	instanceDraining     = "DRAINING"
 	instanceInactive     = "INACTIVE"
 	instanceRegistering  = "REGISTERING"
-	instanceDeregistered = "DEREGISTERING"
+	instanceDeregistering = "DEREGISTERING"
 )

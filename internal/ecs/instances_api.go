@@ -95,7 +95,7 @@ func (s *Service) listContainerInstances(ctx context.Context, _ *awsapi.Request,
 	if err != nil {
 		return nil, err
 	}
-	if in.Status != "" && !slices.Contains([]string{instanceActive, instanceDraining, instanceRegistering, instanceDeregistered, "REGISTRATION_FAILED"}, in.Status) {
+	if in.Status != "" && !slices.Contains([]string{instanceActive, instanceDraining, instanceRegistering, instanceDeregistering, "REGISTRATION_FAILED"}, in.Status) {
 		return nil, awsapi.InvalidParameter("status: %q is invalid; use ACTIVE, DRAINING, REGISTERING, DEREGISTERING or REGISTRATION_FAILED", in.Status)
 	}
 	var filter scheduler.Expr
