@@ -50,9 +50,9 @@ type Resource struct {
 
 // Container instance statuses Gantry uses.
 const (
-	instanceActive       = "ACTIVE"
-	instanceDraining     = "DRAINING"
-	instanceInactive     = "INACTIVE"
-	instanceRegistering  = "REGISTERING"
+	instanceActive        = "ACTIVE"
+	instanceDraining      = "DRAINING"
+	instanceInactive      = "INACTIVE"
+	instanceRegistering   = "REGISTERING"
 	instanceDeregistering = "DEREGISTERING"
 )
