@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -72,7 +73,7 @@ func portMappings(td *ecs.TaskDefinition) []network.PortMapping {
 // with the definition and the task's overrides applied, ECS's resource fields as cgroup
 // limits, its mounts, and the task's network.
 func (r *taskRunner) containerSpec(cd *ecs.ContainerDefinition, img *image.Image, rootfs string, att *network.Attachment) (runtime.ContainerSpec, error) {
-	co := containerOverride(r.task.Overrides, cd.Name)
+	co := r.task.Overrides.Container(cd.Name)
 	id := runtimeID(r.id, cd.Name)
 	spec := runtime.ContainerSpec{
 		ID:              id,
@@ -134,13 +135,13 @@ func (r *taskRunner) containerSpec(cd *ecs.ContainerDefinition, img *image.Image
 // into cgroup limits. A task-level memory with no container limit caps each container
 // at the task's amount (Gantry has no task-level cgroup yet).
 func (r *taskRunner) applyResources(spec *runtime.ContainerSpec, cd *ecs.ContainerDefinition, co ecs.ContainerOverride) {
-	mem := deref(pick(co.Memory, cd.Memory))
+	mem := deref(cmp.Or(co.Memory, cd.Memory))
 	if mem == 0 && r.taskMemoryMiB > 0 {
 		mem = int32(r.taskMemoryMiB)
 	}
 	spec.Resources.MemoryLimit = int64(mem) << 20
-	spec.Resources.MemoryReservation = int64(deref(pick(co.MemoryReservation, cd.MemoryReservation))) << 20
-	if cpu := deref(pick(co.CPU, cd.CPU)); cpu > 0 {
+	spec.Resources.MemoryReservation = int64(deref(cmp.Or(co.MemoryReservation, cd.MemoryReservation))) << 20
+	if cpu := deref(cmp.Or(co.CPU, cd.CPU)); cpu > 0 {
 		spec.Resources.CPUShares = uint64(max(cpu, 2))
 	}
 	for _, u := range cd.Ulimits {
@@ -204,18 +205,6 @@ func (r *taskRunner) mounts(cd *ecs.ContainerDefinition) ([]runtime.Mount, error
 	return out, nil
 }
 
-// containerOverride returns the override for container name, or an empty one.
-func containerOverride(ov *ecs.TaskOverride, name string) ecs.ContainerOverride {
-	if ov != nil {
-		for _, co := range ov.ContainerOverrides {
-			if co.Name == name {
-				return co
-			}
-		}
-	}
-	return ecs.ContainerOverride{}
-}
-
 // healthCommand turns an ECS healthCheck command into the process to exec.
 func healthCommand(cmd []string) ([]string, error) {
 	if len(cmd) < 2 {
@@ -228,13 +217,6 @@ func healthCommand(cmd []string) ([]string, error) {
 		return []string{"/bin/sh", "-c", strings.Join(cmd[1:], " ")}, nil
 	}
 	return nil, fmt.Errorf("healthCheck.command %q: the first item must be CMD or CMD-SHELL", cmd)
-}
-
-func pick[T any](a, b *T) *T {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func deref[T any](p *T) T {

@@ -65,15 +65,21 @@ func (s *Service) instanceArn(cluster, id string) string {
 
 // instanceID accepts a container instance id or ARN in cluster and returns the id.
 func (s *Service) instanceID(cluster, ident string) (string, error) {
+	return s.resourceID("containerInstance", "container-instance", "container instance", cluster, ident)
+}
+
+// resourceID accepts the id (32 hex digits) or ARN of a resource of kind in cluster, as
+// the request member field names it, and returns the id.
+func (s *Service) resourceID(field, kind, noun, cluster, ident string) (string, error) {
 	id := ident
 	if strings.HasPrefix(ident, "arn:") {
 		var ok bool
-		if id, ok = strings.CutPrefix(ident, s.arn("container-instance/"+cluster+"/")); !ok {
-			return "", awsapi.InvalidParameter("containerInstance: %q is not a container instance ARN of cluster %s (%s)", ident, cluster, s.instanceArn(cluster, "ID"))
+		if id, ok = strings.CutPrefix(ident, s.arn(kind+"/"+cluster+"/")); !ok {
+			return "", awsapi.InvalidParameter("%s: %q is not a %s ARN of cluster %s (%s)", field, ident, noun, cluster, s.arn(kind+"/"+cluster+"/ID"))
 		}
 	}
 	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-		return "", awsapi.InvalidParameter("containerInstance: %q is not a container instance id (32 hex digits) or ARN", ident)
+		return "", awsapi.InvalidParameter("%s: %q is not a %s id (32 hex digits) or ARN", field, ident, noun)
 	}
 	return id, nil
 }

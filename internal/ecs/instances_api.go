@@ -36,17 +36,10 @@ func (s *Service) describeContainerInstances(ctx context.Context, _ *awsapi.Requ
 			return nil, awsapi.InvalidParameter("include: %q is invalid; use TAGS or CONTAINER_INSTANCE_HEALTH", f)
 		}
 	}
-	out := &describeContainerInstancesOutput{ContainerInstances: []*ContainerInstance{}, Failures: []Failure{}}
-	var keys, ids []string
-	for _, ident := range in.ContainerInstances {
-		id, err := s.instanceID(cluster, ident)
-		if err != nil {
-			out.Failures = append(out.Failures, Failure{Arn: ident, Reason: "MISSING"})
-			continue
-		}
-		keys, ids = append(keys, instanceKey(cluster, id)), append(ids, id)
-	}
-	kvs, err := s.store.GetMany(ctx, keys)
+	recs, ids, failures, err := lookupRecords[instanceRecord](ctx, s, in.ContainerInstances,
+		func(ident string) (string, error) { return s.instanceID(cluster, ident) },
+		func(id string) string { return instanceKey(cluster, id) },
+		func(id string) string { return s.instanceArn(cluster, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -54,16 +47,8 @@ func (s *Service) describeContainerInstances(ctx context.Context, _ *awsapi.Requ
 	if err != nil {
 		return nil, err
 	}
-	for i, key := range keys {
-		kv, ok := kvs[key]
-		if !ok {
-			out.Failures = append(out.Failures, Failure{Arn: s.instanceArn(cluster, ids[i]), Reason: "MISSING"})
-			continue
-		}
-		rec, err := decodeRecord[instanceRecord](kv)
-		if err != nil {
-			return nil, err
-		}
+	out := &describeContainerInstancesOutput{ContainerInstances: []*ContainerInstance{}, Failures: failures}
+	for i, rec := range recs {
 		ci := s.present(rec, seen[ids[i]])
 		if !slices.Contains(in.Include, "TAGS") {
 			ci.Tags = nil
@@ -71,6 +56,41 @@ func (s *Service) describeContainerInstances(ctx context.Context, _ *awsapi.Requ
 		out.ContainerInstances = append(out.ContainerInstances, ci)
 	}
 	return out, nil
+}
+
+// lookupRecords resolves each ident with parse and reads the records in one snapshot,
+// returning those found with their ids; idents that do not parse or name nothing become
+// MISSING failures (named by arn when they parse), as ECS's Describe* actions report them.
+func lookupRecords[T any](ctx context.Context, s *Service, idents []string, parse func(string) (string, error), key, arn func(id string) string) ([]*T, []string, []Failure, error) {
+	failures := []Failure{}
+	var keys, ids []string
+	for _, ident := range idents {
+		id, err := parse(ident)
+		if err != nil {
+			failures = append(failures, Failure{Arn: ident, Reason: "MISSING"})
+			continue
+		}
+		keys, ids = append(keys, key(id)), append(ids, id)
+	}
+	kvs, err := s.store.GetMany(ctx, keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var recs []*T
+	var found []string
+	for i, k := range keys {
+		kv, ok := kvs[k]
+		if !ok {
+			failures = append(failures, Failure{Arn: arn(ids[i]), Reason: "MISSING"})
+			continue
+		}
+		rec, err := decodeRecord[T](kv)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		recs, found = append(recs, rec), append(found, ids[i])
+	}
+	return recs, found, failures, nil
 }
 
 type listContainerInstancesInput struct {

@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"cmp"
 	"slices"
 
 	"gantry/internal/awsapi"
@@ -30,13 +31,13 @@ func taskNeeds(td *TaskDefinition, ov *TaskOverride) (booking, error) {
 		}
 	}
 	for _, cd := range td.ContainerDefinitions {
-		co := containerOverride(ov, cd.Name)
+		co := ov.Container(cd.Name)
 		if cpuText == "" {
-			b.CPU += int(deref(pick(co.CPU, cd.CPU)))
+			b.CPU += int(deref(cmp.Or(co.CPU, cd.CPU)))
 		}
 		if memText == "" {
 			// ECS reserves the soft limit when there is one, else the hard limit.
-			b.Memory += int(deref(pick(pick(co.MemoryReservation, cd.MemoryReservation), pick(co.Memory, cd.Memory))))
+			b.Memory += int(deref(cmp.Or(co.MemoryReservation, cd.MemoryReservation, co.Memory, cd.Memory)))
 		}
 		for _, pm := range cd.PortMappings {
 			port := hostPortOf(td.NetworkMode, pm)
@@ -71,8 +72,9 @@ func hostPortOf(mode string, pm PortMapping) int {
 	return 0
 }
 
-// containerOverride returns the override for container name, or an empty one.
-func containerOverride(ov *TaskOverride, name string) ContainerOverride {
+// Container returns the override for container name, or an empty one; a nil override
+// overrides nothing.
+func (ov *TaskOverride) Container(name string) ContainerOverride {
 	if ov != nil {
 		for _, co := range ov.ContainerOverrides {
 			if co.Name == name {
@@ -81,13 +83,6 @@ func containerOverride(ov *TaskOverride, name string) ContainerOverride {
 		}
 	}
 	return ContainerOverride{}
-}
-
-func pick[T any](a, b *T) *T {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func deref[T any](p *T) T {

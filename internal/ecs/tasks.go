@@ -44,17 +44,16 @@ func (s *Service) taskArn(cluster, id string) string { return s.arn("task/" + cl
 
 // taskID accepts a task id or ARN in cluster and returns the id.
 func (s *Service) taskID(cluster, ident string) (string, error) {
-	id := ident
-	if strings.HasPrefix(ident, "arn:") {
-		var ok bool
-		if id, ok = strings.CutPrefix(ident, s.arn("task/"+cluster+"/")); !ok {
-			return "", awsapi.InvalidParameter("task: %q is not a task ARN of cluster %s (%s)", ident, cluster, s.taskArn(cluster, "ID"))
-		}
+	return s.resourceID("task", "task", "task", cluster, ident)
+}
+
+// loadTask reads a task record and its revision; errTaskNotFound when it is absent.
+func (s *Service) loadTask(ctx context.Context, cluster, id string) (*taskRecord, int64, error) {
+	rec, rev, err := getRecord[taskRecord](ctx, s.store, taskKey(cluster, id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0, errTaskNotFound
 	}
-	if len(id) != 32 || strings.Trim(id, "0123456789abcdef") != "" {
-		return "", awsapi.InvalidParameter("task: %q is not a task id (32 hex digits) or ARN", ident)
-	}
-	return id, nil
+	return rec, rev, err
 }
 
 type runTaskInput struct {

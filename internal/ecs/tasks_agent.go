@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -141,14 +142,7 @@ func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) e
 		return awsapi.InvalidParameter("lastStatus: %q is not a task status", r.LastStatus)
 	}
 	return retryOnConflict(ctx, func() error {
-		kv, err := s.store.Get(ctx, taskKey(cluster, id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errTaskNotFound
-		}
-		if err != nil {
-			return err
-		}
-		rec, err := decodeRecord[taskRecord](kv)
+		rec, rev, err := s.loadTask(ctx, cluster, id)
 		if err != nil {
 			return err
 		}
@@ -161,9 +155,9 @@ func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) e
 		wasRunning := taskStatusOrder[rec.Task.LastStatus] >= taskStatusOrder[TaskRunning]
 		mergeReport(&rec.Task, r)
 		if rec.Task.LastStatus == TaskStopped || (!wasRunning && rec.Task.LastStatus == TaskRunning) {
-			return s.commitWithInstance(ctx, rec, kv.Revision)
+			return s.commitWithInstance(ctx, rec, rev)
 		}
-		writes, err := s.assignmentWrites(rec, kv.Revision)
+		writes, err := s.assignmentWrites(rec, rev)
 		if err != nil {
 			return err
 		}
@@ -237,11 +231,11 @@ func mergeReport(t, r *Task) {
 			if taskStatusOrder[rc.LastStatus] > taskStatusOrder[c.LastStatus] {
 				c.LastStatus = rc.LastStatus
 			}
-			c.ExitCode = pick(rc.ExitCode, c.ExitCode)
-			c.Reason = cmpOr(rc.Reason, c.Reason)
-			c.RuntimeID = cmpOr(rc.RuntimeID, c.RuntimeID)
-			c.ImageDigest = cmpOr(rc.ImageDigest, c.ImageDigest)
-			c.HealthStatus = cmpOr(rc.HealthStatus, c.HealthStatus)
+			c.ExitCode = cmp.Or(rc.ExitCode, c.ExitCode)
+			c.Reason = cmp.Or(rc.Reason, c.Reason)
+			c.RuntimeID = cmp.Or(rc.RuntimeID, c.RuntimeID)
+			c.ImageDigest = cmp.Or(rc.ImageDigest, c.ImageDigest)
+			c.HealthStatus = cmp.Or(rc.HealthStatus, c.HealthStatus)
 			if len(rc.NetworkBindings) > 0 {
 				c.NetworkBindings = rc.NetworkBindings
 			}
@@ -251,13 +245,6 @@ func mergeReport(t, r *Task) {
 		}
 	}
 	t.Version++
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // DefaultStoppedTaskRetention is how long STOPPED tasks stay describable; ECS keeps them
@@ -331,10 +318,7 @@ func (s *Service) TaskLocation(ctx context.Context, clusterIdent, taskIdent stri
 	if err != nil {
 		return "", "", "", err
 	}
-	rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(cluster, id))
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", "", errTaskNotFound
-	}
+	rec, _, err := s.loadTask(ctx, cluster, id)
 	if err != nil {
 		return "", "", "", err
 	}

@@ -120,14 +120,7 @@ var errTaskNotFound = awsapi.InvalidParameter("task: the referenced task was not
 func (s *Service) stopTask(ctx context.Context, cluster, id, code, reason string) (*Task, error) {
 	var out *Task
 	err := retryOnConflict(ctx, func() error {
-		kv, err := s.store.Get(ctx, taskKey(cluster, id))
-		if errors.Is(err, store.ErrNotFound) {
-			return errTaskNotFound
-		}
-		if err != nil {
-			return err
-		}
-		rec, err := decodeRecord[taskRecord](kv)
+		rec, rev, err := s.loadTask(ctx, cluster, id)
 		if err != nil {
 			return err
 		}
@@ -146,7 +139,7 @@ func (s *Service) stopTask(ctx context.Context, cluster, id, code, reason string
 		if inst == nil || inst.Instance.Status == instanceInactive {
 			writes, err = s.finishTask(rec, inst, instRev)
 		} else {
-			writes, err = s.assignmentWrites(rec, kv.Revision)
+			writes, err = s.assignmentWrites(rec, rev)
 		}
 		if err != nil {
 			return err
@@ -226,34 +219,18 @@ func (s *Service) describeTasks(ctx context.Context, _ *awsapi.Request, in *desc
 			return nil, awsapi.InvalidParameter("include: %q is invalid; the only value is TAGS", f)
 		}
 	}
-	out := &describeTasksOutput{Tasks: []*Task{}, Failures: []Failure{}}
-	var keys []string
-	for _, ident := range in.Tasks {
-		id, err := s.taskID(cluster, ident)
-		if err != nil {
-			out.Failures = append(out.Failures, Failure{Arn: ident, Reason: "MISSING"})
-			continue
-		}
-		keys = append(keys, taskKey(cluster, id))
-	}
-	kvs, err := s.store.GetMany(ctx, keys)
+	out := &describeTasksOutput{Tasks: []*Task{}}
+	recs, _, failures, err := lookupRecords[taskRecord](ctx, s, in.Tasks,
+		func(ident string) (string, error) { return s.taskID(cluster, ident) },
+		func(id string) string { return taskKey(cluster, id) },
+		func(id string) string { return s.taskArn(cluster, id) })
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*taskRecord, 0, len(keys))
-	var instIDs []string
-	for _, key := range keys {
-		kv, ok := kvs[key]
-		if !ok {
-			out.Failures = append(out.Failures, Failure{Arn: s.taskArn(cluster, idOfKey(key)), Reason: "MISSING"})
-			continue
-		}
-		rec, err := decodeRecord[taskRecord](kv)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, rec)
-		instIDs = append(instIDs, rec.InstanceID)
+	out.Failures = failures
+	instIDs := make([]string, len(recs))
+	for i, rec := range recs {
+		instIDs[i] = rec.InstanceID
 	}
 	seen, err := s.lastSeen(ctx, instIDs)
 	if err != nil {

@@ -54,7 +54,7 @@ func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, 
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	reserved := []int{22}
-	if p, err := parsePort(port); err == nil {
+	if p, err := strconv.Atoi(port); err == nil {
 		reserved = append(reserved, p)
 	}
 	a, err := agent.New(agent.Config{
@@ -87,22 +87,11 @@ func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, 
 	}
 }
 
-func parsePort(s string) (int, error) { return strconv.Atoi(s) }
-
-// expireTasks removes STOPPED tasks past their retention, every minute until ctx ends.
+// expireTasks removes STOPPED tasks past their retention.
 func expireTasks(ctx context.Context, svc *ecs.Service, log *slog.Logger) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if n, err := svc.ExpireStoppedTasks(ctx); err != nil {
-			log.Warn("expiring stopped tasks", "err", err)
-		} else if n > 0 {
-			log.Debug("expired stopped tasks", "count", n)
-		}
+	if n, err := svc.ExpireStoppedTasks(ctx); err != nil {
+		log.Warn("expiring stopped tasks", "err", err)
+	} else if n > 0 {
+		log.Debug("expired stopped tasks", "count", n)
 	}
 }

@@ -105,8 +105,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 		}
 		defer agentSrv.Close()
 	}
-	go maintainRegistry(ctx, reg, ecrService, log)
-	go expireTasks(ctx, ecsService, log)
+	go every(ctx, registryUpkeepEvery, func(ctx context.Context) { maintainRegistry(ctx, reg, ecrService, log) })
+	go every(ctx, time.Minute, func(ctx context.Context) { expireTasks(ctx, ecsService, log) })
 	agentDone := make(chan struct{})
 	if cfg.Agent.Disabled {
 		close(agentDone)
@@ -156,30 +156,35 @@ const (
 	gcGrace             = time.Hour
 )
 
-// maintainRegistry periodically applies lifecycle policies, purges abandoned uploads and
-// collects unreferenced blobs until ctx ends.
+// maintainRegistry applies lifecycle policies, purges abandoned uploads and collects
+// unreferenced blobs.
 func maintainRegistry(ctx context.Context, reg *registry.Registry, ecrService *ecr.Service, log *slog.Logger) {
-	tick := time.NewTicker(registryUpkeepEvery)
+	if err := ecrService.ApplyLifecyclePolicies(ctx); err != nil {
+		log.Warn("applying lifecycle policies", "err", err)
+	}
+	if n, err := reg.PurgeUploads(ctx, time.Now().Add(-uploadRetention)); err != nil {
+		log.Warn("purging stale registry uploads", "err", err)
+	} else if n > 0 {
+		log.Info("purged stale registry uploads", "count", n)
+	}
+	stats, err := reg.CollectGarbage(ctx, gcGrace)
+	if err != nil {
+		log.Warn("registry garbage collection", "err", err)
+	} else if stats.Deleted > 0 {
+		log.Info("registry garbage collection", "deleted", stats.Deleted, "freed_bytes", stats.FreedBytes)
+	}
+}
+
+// every runs job each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, job func(context.Context)) {
+	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-		}
-		if err := ecrService.ApplyLifecyclePolicies(ctx); err != nil {
-			log.Warn("applying lifecycle policies", "err", err)
-		}
-		if n, err := reg.PurgeUploads(ctx, time.Now().Add(-uploadRetention)); err != nil {
-			log.Warn("purging stale registry uploads", "err", err)
-		} else if n > 0 {
-			log.Info("purged stale registry uploads", "count", n)
-		}
-		stats, err := reg.CollectGarbage(ctx, gcGrace)
-		if err != nil {
-			log.Warn("registry garbage collection", "err", err)
-		} else if stats.Deleted > 0 {
-			log.Info("registry garbage collection", "deleted", stats.Deleted, "freed_bytes", stats.FreedBytes)
+			job(ctx)
 		}
 	}
 }

@@ -107,35 +107,42 @@ func (n *node) removeEverything() {
 // root, for `gantry image import`.
 func busyboxRootfs(t *testing.T) string {
 	t.Helper()
+	tarball := busyboxTar(t, map[string]string{
+		"www/index.html": "hello from gantry\n",
+		"etc/passwd":     "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000::/tmp:/bin/sh\n",
+		"etc/group":      "root:x:0:\nweb:x:1000:\n",
+	})
+	path := filepath.Join(t.TempDir(), "busybox-rootfs.tar")
+	if err := os.WriteFile(path, tarball, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// busyboxTar is a tar of static busybox with its applets as symlinks, and files.
+func busyboxTar(t *testing.T, files map[string]string) []byte {
+	t.Helper()
 	bb, err := os.ReadFile("/usr/bin/busybox")
 	if err != nil {
 		t.Fatal("busybox-static is missing: install Debian's busybox-static package")
 	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin", "etc", "tmp", "www"} {
+	for _, d := range []string{"bin", "etc", "www"} {
 		tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755})
 	}
 	tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777})
 	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
 	tw.Write(bb)
-	for _, a := range []string{"sh", "httpd", "wget", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ls", "unshare", "nc", "ip"} {
+	for _, a := range []string{"sh", "httpd", "wget", "cat", "echo", "true", "false", "sleep", "id", "hostname", "ls", "unshare", "nc", "ip", "test"} {
 		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
 	}
-	for name, body := range map[string]string{
-		"www/index.html": "hello from gantry\n",
-		"etc/passwd":     "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000::/tmp:/bin/sh\n",
-		"etc/group":      "root:x:0:\nweb:x:1000:\n",
-	} {
+	for name, body := range files {
 		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
 		tw.Write([]byte(body))
 	}
 	tw.Close()
-	path := filepath.Join(t.TempDir(), "busybox-rootfs.tar")
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return buf.Bytes()
 }
 
 // waitTask polls DescribeTasks until cond holds for the task, and returns it.

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -22,22 +20,8 @@ import (
 // version, whose command loops until SIGTERM.
 func registryImage(t *testing.T, version string) v1.Image {
 	t.Helper()
-	bb, err := os.ReadFile("/usr/bin/busybox")
-	if err != nil {
-		t.Fatal("busybox-static is missing: install Debian's busybox-static package")
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tw.WriteHeader(&tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755})
-	tw.WriteHeader(&tar.Header{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))})
-	tw.Write(bb)
-	for _, a := range []string{"sh", "sleep", "cat"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + a, Typeflag: tar.TypeSymlink, Linkname: "busybox"})
-	}
-	tw.WriteHeader(&tar.Header{Name: "version", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(version) + 1)})
-	tw.Write([]byte(version + "\n"))
-	tw.Close()
-	layer, err := tarball.LayerFromReader(bytes.NewReader(buf.Bytes()))
+	layerTar := busyboxTar(t, map[string]string{"version": version + "\n"})
+	layer, err := tarball.LayerFromReader(bytes.NewReader(layerTar))
 	if err != nil {
 		t.Fatal(err)
 	}
