@@ -72,7 +72,7 @@ Examples:
 	f.SetInterspersed(false)
 	f.BoolVarP(&o.detach, "detach", "d", false, "run in the background and print the task id")
 	f.BoolVar(&o.remove, "rm", false, "accepted for docker habits: a task's containers are always removed when it stops (its record stays describable for an hour)")
-	f.StringVar(&o.name, "name", "", "name the task (used by ps, logs, stop, exec, inspect) and its task definition family")
+	f.StringVar(&o.name, "name", "", "name the task (used by ps, logs, stop, exec, inspect); its task definition family is run-NAME")
 	f.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a container port: HOST:CONTAINER[/udp] or CONTAINER (dynamic host port)")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to copy it from here")
 	f.StringArrayVarP(&o.volumes, "volume", "v", nil, "mount SRC:DST[:ro]: SRC an absolute host path, or a volume name kept by the instance")
@@ -213,7 +213,7 @@ func (o *runOptions) taskDefinition(image string, command []string) (*ecs.Regist
 	base := imageBaseName(image)
 	family := "run-" + base
 	if o.name != "" {
-		family = sanitizeName(o.name)
+		family = "run-" + sanitizeName(o.name)
 	}
 	cd := types.ContainerDefinition{Name: aws.String(base), Image: aws.String(image), Essential: aws.Bool(true)}
 	if len(command) > 0 {

@@ -95,7 +95,7 @@ func transfer(ctx context.Context, g *globals, node *nodeTarget, verb, ref, dest
 	if g.output == "json" {
 		return json.NewEncoder(g.out).Encode(img)
 	}
-	fmt.Fprintf(g.out, "%s: %s\n", img.Ref, img.Digest)
+	fmt.Fprintf(g.out, "%s: %s\n", cmp.Or(dest, img.Ref), img.Digest)
 	return nil
 }
 
