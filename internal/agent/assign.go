@@ -52,6 +52,7 @@ func (a *Agent) apply(ctx context.Context, up ecs.AssignmentUpdate) {
 // applyOne starts, adopts or stops one assigned task. Called with a.mu held.
 func (a *Agent) applyOne(ctx context.Context, as ecs.Assignment) {
 	t := as.Task
+	a.cfg.Log.Debug("assignment", "task", t.TaskArn, "desired", t.DesiredStatus, "last", t.LastStatus)
 	if r := a.tasks[idOf(t.TaskArn)]; r != nil {
 		if t.DesiredStatus == ecs.TaskStopped {
 			r.requestStop(t.StopCode, t.StoppedReason)

@@ -97,6 +97,7 @@ func (r *reporter) work(ctx context.Context) {
 			continue
 		}
 		err := r.send(ctx, t)
+		r.log.Debug("report", "task", t.TaskArn, "status", t.LastStatus, "err", err)
 		var perm interface{ Permanent() bool }
 		switch {
 		case err == nil:

@@ -43,6 +43,9 @@ type HubConfig struct {
 // the instance disconnected (ecs.DefaultHeartbeatTimeout).
 const DefaultPingEvery = 5 * time.Second
 
+// pushTimeout bounds how long an agent may take to accept an assignment update.
+const pushTimeout = 10 * time.Second
+
 // maxReportBytes bounds a task report.
 const maxReportBytes = 1 << 20
 
@@ -122,6 +125,9 @@ func writeControlError(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	if apiErr, ok := errors.AsType[*awsapi.Error](err); ok {
 		code = apiErr.Status
+		if apiErr.Code == "ThrottlingException" {
+			code = http.StatusServiceUnavailable // busy, not wrong: the agent retries
+		}
 	}
 	http.Error(w, err.Error(), code)
 }
@@ -226,6 +232,10 @@ func (h *Hub) run(t *tunnel) {
 
 // push sends one assignment update to the agent and waits for it to be accepted.
 func (h *Hub) push(ctx context.Context, t *tunnel, up ecs.AssignmentUpdate) error {
+	// An agent that does not take its assignments in time is treated as gone: the tunnel
+	// closes, and the agent's next tunnel starts from its full set.
+	ctx, cancel := context.WithTimeout(ctx, pushTimeout)
+	defer cancel()
 	body, err := json.Marshal(up)
 	if err != nil {
 		return err

@@ -41,6 +41,10 @@ type Service struct {
 	// concurrent registrations queue instead of failing their compare-and-swap; the
 	// store's transaction still guards against other servers.
 	familyLocks [64]sync.Mutex
+	// clusterLocks serialise, per cluster on this server, the writers of instance records
+	// (placements and the task reports that change bookings), for the same reason: one
+	// hot instance must see its writers queue, not spin on compare-and-swap.
+	clusterLocks [64]sync.Mutex
 }
 
 // New returns the ECS service.
@@ -93,10 +97,15 @@ func (s *Service) arn(resource string) string {
 	return awsapi.ARN{Partition: "aws", Service: "ecs", Region: s.cfg.Region, Account: s.cfg.Account, Resource: resource}.String()
 }
 
-func (s *Service) lockFamily(family string) func() {
+func (s *Service) lockFamily(family string) func() { return lockStripe(&s.familyLocks, family) }
+
+func (s *Service) lockCluster(cluster string) func() { return lockStripe(&s.clusterLocks, cluster) }
+
+// lockStripe locks the mutex of locks that key hashes to and returns its unlock.
+func lockStripe(locks *[64]sync.Mutex, key string) func() {
 	h := fnv.New32a()
-	h.Write([]byte(family))
-	m := &s.familyLocks[h.Sum32()%uint32(len(s.familyLocks))]
+	h.Write([]byte(key))
+	m := &locks[h.Sum32()%uint32(len(locks))]
 	m.Lock()
 	return m.Unlock
 }

@@ -201,6 +201,7 @@ type placeFunc func([]scheduler.Instance) ([]scheduler.Placement, []scheduler.Fa
 // their bookings, in one transaction that expects every touched instance unchanged. When
 // another scheduler booked one of them first, it reads again and places again.
 func (s *Service) place(ctx context.Context, l *launch, choose placeFunc) (*runTaskOutput, error) {
+	defer s.lockCluster(l.cluster)()
 	var out *runTaskOutput
 	err := retryOnConflict(ctx, func() error {
 		recs, revs, insts, err := s.clusterInstances(ctx, l.cluster)

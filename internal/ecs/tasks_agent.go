@@ -67,7 +67,11 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 	if !send(ctx, out, full) {
 		return nil
 	}
-	for batch := range s.store.Watch(ctx, prefix, rev) {
+	// The full set goes out again now and then, so a receiver converges even if a
+	// change went astray between this watch and the agent.
+	wctx, cancel := context.WithTimeout(ctx, AssignmentResync)
+	defer cancel()
+	for batch := range s.store.Watch(wctx, prefix, rev) {
 		var up AssignmentUpdate
 		for _, ev := range batch {
 			if ev.Deleted {
@@ -86,8 +90,14 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 			return nil
 		}
 	}
+	if wctx.Err() != nil {
+		return nil // time to send the full set again
+	}
 	return errors.New("assignment watch ended")
 }
+
+// AssignmentResync is how often WatchAssignments sends an instance's full set again.
+const AssignmentResync = 30 * time.Second
 
 func send[T any](ctx context.Context, ch chan<- T, v T) bool {
 	select {
@@ -168,6 +178,7 @@ func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) e
 // commitWithInstance stores a task whose change also changes its booking: released when
 // it STOPPED, counted as running when it reached RUNNING.
 func (s *Service) commitWithInstance(ctx context.Context, rec *taskRecord, rev int64) error {
+	defer s.lockCluster(rec.Cluster)()
 	inst, instRev, err := getRecord[instanceRecord](ctx, s.store, instanceKey(rec.Cluster, rec.InstanceID))
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err

@@ -87,6 +87,10 @@ func etcdConfig(dir string) (*embed.Config, error) {
 	// Keep history bounded: Gantry needs revisions for compare-and-swap, not a long past.
 	c.AutoCompactionMode = embed.CompactorModeRevision
 	c.AutoCompactionRetention = "10000"
+	// etcd keeps this many applied raft entries in memory between snapshots; task records
+	// and bookings make entries of a few KiB, and the default (100,000 in some versions)
+	// let an idle server hold hundreds of MiB after a burst of tasks.
+	c.SnapshotCount = 5000
 	return c, nil
 }
 
