@@ -145,7 +145,7 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 		client.StopTask(bg, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(taskArn), Reason: aws.String("Interrupted in gantry run")})
 	}()
 	t, err := waitTask(bg, client, cluster, taskArn, func(t types.Task) bool {
-		return aws.ToString(t.LastStatus) == "RUNNING" || aws.ToString(t.LastStatus) == "STOPPED"
+		return aws.ToString(t.LastStatus) == "RUNNING" || aws.ToString(t.LastStatus) == "STOPPED" || exited(t)
 	})
 	if err != nil {
 		return err
@@ -153,12 +153,17 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 	if err := streamLogs(bg, g, cluster, taskArn); err != nil && aws.ToString(t.LastStatus) == "RUNNING" {
 		fmt.Fprintln(os.Stderr, "gantry: streaming logs:", err)
 	}
-	t, err = waitTask(bg, client, cluster, taskArn, func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" })
+	// The exit code is known once the container has exited; the task's teardown (its
+	// network, its root filesystem) need not hold the command up, as with docker run.
+	t, err = waitTask(bg, client, cluster, taskArn, func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" || exited(t) })
 	if err != nil {
 		return err
 	}
 	return taskExit(t)
 }
+
+// exited tells whether the task's first container has exited with a code.
+func exited(t types.Task) bool { return len(t.Containers) > 0 && t.Containers[0].ExitCode != nil }
 
 // taskExit turns a stopped task into the command's result: its first container's exit
 // code, or an error with the stop reason when the container never ran.
@@ -176,10 +181,11 @@ func taskExit(t types.Task) error {
 	return nil
 }
 
-// waitTask polls the task until done says so. The poll is quick at first, when a short
-// task is most likely to change, and slower later.
+// waitTask polls the task until done says so: every 10 ms for the first two seconds,
+// when a short task is most likely to change, then less often.
 func waitTask(ctx context.Context, client *ecs.Client, cluster, taskArn string, done func(types.Task) bool) (types.Task, error) {
-	delay := 5 * time.Millisecond
+	start := time.Now()
+	delay := 10 * time.Millisecond
 	for {
 		out, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{taskArn}})
 		if err != nil {
@@ -192,7 +198,9 @@ func waitTask(ctx context.Context, client *ecs.Client, cluster, taskArn string, 
 			return out.Tasks[0], nil
 		}
 		time.Sleep(delay)
-		delay = min(delay*2, 500*time.Millisecond)
+		if time.Since(start) > 2*time.Second {
+			delay = min(delay*2, 500*time.Millisecond)
+		}
 	}
 }
 
