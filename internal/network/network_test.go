@@ -42,8 +42,9 @@ func requireRoot(t testing.TB) {
 	}
 }
 
-// newEnv prepares a private network for test number n (1-199); the /24 is
-// 10.213.(n+50).0/24 and dynamic ports come from 40000+n*50 .. +49.
+// newEnv prepares a private network for test number n (1-89); the /24 is
+// 10.213.(n+50).0/24 and dynamic ports come from 61000+n*50 .. +49: above Linux's
+// ephemeral range (32768-60999), so no client socket of a concurrent test holds one.
 func newEnv(t testing.TB, n int) *testEnv {
 	t.Helper()
 	requireRoot(t)
@@ -52,7 +53,10 @@ func newEnv(t testing.TB, n int) *testEnv {
 	bridge := "gtest" + hex.EncodeToString(suffix)
 	cidr := fmt.Sprintf("10.213.%d.0/24", n+50)
 	_, subnet, _ := net.ParseCIDR(cidr)
-	lo := 40000 + n*50
+	if n < 1 || n > 89 {
+		t.Fatalf("newEnv: test number %d is out of 1-89", n)
+	}
+	lo := 61000 + n*50
 	env := &testEnv{
 		cfg: Config{
 			Bridge:    bridge,
