@@ -45,6 +45,8 @@ type Service struct {
 	// (placements and the task reports that change bookings), for the same reason: one
 	// hot instance must see its writers queue, not spin on compare-and-swap.
 	clusterLocks [64]sync.Mutex
+	// assignments feeds every connected agent's assignment changes from one store watch.
+	assignments *assignmentFeed
 }
 
 // New returns the ECS service.
@@ -52,7 +54,7 @@ func New(cfg Config, st *store.Store, principals Principals) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: st, principals: principals}
+	return &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}}
 }
 
 // API lists the ECS actions for the JSON dispatcher.

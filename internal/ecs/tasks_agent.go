@@ -49,6 +49,9 @@ func (s *Service) WatchAssignments(ctx context.Context, instanceArn string) (<-c
 }
 
 func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, defs map[string]*TaskDefinition, out chan<- AssignmentUpdate) error {
+	// Subscribe before listing, so that no change falls between the two.
+	events, cancel := s.assignments.subscribe(instanceID)
+	defer cancel()
 	prefix := assignmentsPrefix + instanceID + "/"
 	kvs, rev, err := s.store.ListAll(ctx, prefix)
 	if err != nil {
@@ -68,32 +71,41 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 		return nil
 	}
 	// The full set goes out again now and then, so a receiver converges even if a
-	// change went astray between this watch and the agent.
-	wctx, cancel := context.WithTimeout(ctx, AssignmentResync)
-	defer cancel()
-	for batch := range s.store.Watch(wctx, prefix, rev) {
+	// change went astray between here and the agent.
+	resync := time.After(AssignmentResync)
+	for {
+		var ev store.Event
+		var ok bool
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-resync:
+			return nil
+		case ev, ok = <-events:
+		}
+		if !ok {
+			return errors.New("assignment feed dropped this instance; listing again")
+		}
+		if ev.Revision <= rev {
+			continue // already in the full set
+		}
 		var up AssignmentUpdate
-		for _, ev := range batch {
-			if ev.Deleted {
-				up.Removed = append(up.Removed, idOfKey(ev.Key))
-				continue
-			}
+		if ev.Deleted {
+			up.Removed = []string{idOfKey(ev.Key)}
+		} else {
 			a, err := s.loadAssignment(ctx, ev.KV, defs)
 			if err != nil {
 				return err
 			}
-			if a != nil {
-				up.Assignments = append(up.Assignments, *a)
+			if a == nil {
+				continue
 			}
+			up.Assignments = []Assignment{*a}
 		}
 		if !send(ctx, out, up) {
 			return nil
 		}
 	}
-	if wctx.Err() != nil {
-		return nil // time to send the full set again
-	}
-	return errors.New("assignment watch ended")
 }
 
 // AssignmentResync is how often WatchAssignments sends an instance's full set again.

@@ -58,3 +58,13 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) <-chan []
 	}()
 	return out
 }
+
+// Revision returns the store's current revision, from which a Watch sees every later
+// change.
+func (s *Store) Revision(ctx context.Context) (int64, error) {
+	resp, err := s.kv.Get(ctx, "\x00", clientv3.WithSerializable(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, fmt.Errorf("reading the store's revision: %w", err)
+	}
+	return resp.Header.Revision, nil
+}
