@@ -91,6 +91,10 @@ func etcdConfig(dir string) (*embed.Config, error) {
 	// and bookings make entries of a few KiB, and the default (100,000 in some versions)
 	// let an idle server hold hundreds of MiB after a burst of tasks.
 	c.SnapshotCount = 5000
+	// GetMany reads a cluster's heartbeats (one key per container instance, up to
+	// ECS's 2,000 per cluster and more over several clusters) in one transaction;
+	// etcd's default allows 128 operations.
+	c.MaxTxnOps = 10000
 	return c, nil
 }
 

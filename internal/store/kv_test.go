@@ -143,3 +143,20 @@ func TestWatchFromListing(t *testing.T) {
 	for range ch {
 	}
 }
+
+// GetMany reads more keys at once than etcd's default transaction limit of 128.
+func TestGetManyBeyond128Keys(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := context.Background()
+	keys := make([]string, 500)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("/many/%03d", i)
+		if err := s.Commit(ctx, Write{Key: keys[i], Value: []byte("v"), Expect: Any}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetMany(ctx, keys)
+	if err != nil || len(got) != len(keys) {
+		t.Fatalf("GetMany of %d keys: %d found, %v", len(keys), len(got), err)
+	}
+}
