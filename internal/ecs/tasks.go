@@ -247,7 +247,7 @@ func (s *Service) place(ctx context.Context, l *launch, choose placeFunc) (*runT
 			writes = append(writes, w)
 		}
 		if l.token != "" {
-			w, err := putRecord(clientTokensPrefix+l.cluster+"/"+l.token, out, 0)
+			w, err := putRecord(clientTokensPrefix+l.cluster+"/"+l.token, tokenRecord{At: s.cfg.Now(), Output: out}, 0)
 			if err != nil {
 				return err
 			}
@@ -264,16 +264,24 @@ func (s *Service) place(ctx context.Context, l *launch, choose placeFunc) (*runT
 	return out, err
 }
 
+// tokenRecord is the answer of a RunTask with a clientToken, kept as long as stopped
+// tasks are (the SDKs send a token with every RunTask).
+type tokenRecord struct {
+	At     time.Time      `json:"at"`
+	Output *runTaskOutput `json:"output"`
+}
+
 // replayToken returns the answer of an earlier RunTask with the same clientToken, with
 // the tasks as they are now; nil when the token is new.
 func (s *Service) replayToken(ctx context.Context, cluster, token string) (*runTaskOutput, error) {
-	prev, _, err := getRecord[runTaskOutput](ctx, s.store, clientTokensPrefix+cluster+"/"+token)
+	rec, _, err := getRecord[tokenRecord](ctx, s.store, clientTokensPrefix+cluster+"/"+token)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	prev := rec.Output
 	for i, t := range prev.Tasks {
 		if rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(cluster, idOfKey(t.TaskArn))); err == nil {
 			prev.Tasks[i] = s.presentTask(rec, time.Now())

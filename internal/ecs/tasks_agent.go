@@ -127,12 +127,26 @@ func (s *Service) loadAssignment(ctx context.Context, kv store.KV, defs map[stri
 	if err != nil {
 		return nil, err
 	}
-	rec, _, err := getRecord[taskRecord](ctx, s.store, taskKey(a.Cluster, idOfKey(kv.Key)))
-	if errors.Is(err, store.ErrNotFound) {
+	// The task record is written in the same transaction as its assignment, but a watch
+	// event can arrive before that revision is readable here (seen under load): read
+	// until the record is at least as new as the assignment, for a bounded while.
+	var rec *taskRecord
+	for wait := time.Millisecond; ; wait *= 2 {
+		var rev int64
+		rec, rev, err = getRecord[taskRecord](ctx, s.store, taskKey(a.Cluster, idOfKey(kv.Key)))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		if (err == nil && rev >= kv.Revision) || wait > 512*time.Millisecond {
+			break
+		}
+		time.Sleep(wait)
+	}
+	if rec == nil {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	if a.DesiredStatus == TaskStopped {
+		rec.Task.DesiredStatus = TaskStopped // the assignment is what the agent must do
 	}
 	td := defs[rec.Task.TaskDefinitionArn]
 	if td == nil {
@@ -274,33 +288,45 @@ func mergeReport(t, r *Task) {
 // about an hour.
 const DefaultStoppedTaskRetention = time.Hour
 
-// ExpireStoppedTasks removes tasks STOPPED longer ago than the retention period and
-// returns how many it removed.
+// ExpireStoppedTasks removes tasks STOPPED longer ago than the retention period, and
+// RunTask client tokens as old, and returns how many tasks it removed.
 func (s *Service) ExpireStoppedTasks(ctx context.Context) (int, error) {
 	keep := s.cfg.StoppedTaskRetention
 	if keep <= 0 {
 		keep = DefaultStoppedTaskRetention
 	}
 	cutoff := s.cfg.Now().Add(-keep)
-	removed := 0
-	from := ""
+	removed, err := s.sweep(ctx, tasksPrefix, func(kv store.KV) bool {
+		rec, err := decodeRecord[taskRecord](kv)
+		return err == nil && rec.Task.LastStatus == TaskStopped && !rec.Task.StoppedAt.After(cutoff)
+	})
+	if err != nil {
+		return removed, err
+	}
+	_, err = s.sweep(ctx, clientTokensPrefix, func(kv store.KV) bool {
+		rec, err := decodeRecord[tokenRecord](kv)
+		return err != nil || rec.At.Before(cutoff)
+	})
+	return removed, err
+}
+
+// sweep deletes the records under prefix that expired says are, a page at a time, and
+// returns how many it deleted. Each delete expects the revision read: a record changed
+// since is left for the next round.
+func (s *Service) sweep(ctx context.Context, prefix string, expired func(store.KV) bool) (int, error) {
+	from, deleted := "", 0
 	for {
-		page, more, err := s.store.List(ctx, tasksPrefix, from, 500, false)
+		page, more, err := s.store.List(ctx, prefix, from, 500, false)
 		if err != nil {
-			return removed, err
+			return deleted, err
 		}
 		for _, kv := range page {
-			rec, err := decodeRecord[taskRecord](kv)
-			if err != nil || rec.Task.LastStatus != TaskStopped || rec.Task.StoppedAt.After(cutoff) {
-				continue
-			}
-			// Expect the read revision: a task changed since is left for the next round.
-			if err := s.store.Commit(ctx, store.Write{Key: kv.Key, Delete: true, Expect: kv.Revision}); err == nil {
-				removed++
+			if expired(kv) && s.store.Commit(ctx, store.Write{Key: kv.Key, Delete: true, Expect: kv.Revision}) == nil {
+				deleted++
 			}
 		}
 		if !more || len(page) == 0 {
-			return removed, nil
+			return deleted, nil
 		}
 		from = page[len(page)-1].Key
 	}

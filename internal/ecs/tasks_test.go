@@ -141,4 +141,12 @@ func TestRunTaskClientToken(t *testing.T) {
 	if len(list.TaskArns) != 1 {
 		t.Fatalf("%d tasks after a retried RunTask, want 1", len(list.TaskArns))
 	}
+	// Tokens are kept as long as stopped tasks, not forever (the SDKs send one every call).
+	s.cfg.Now = func() time.Time { return time.Now().Add(2 * DefaultStoppedTaskRetention) }
+	if _, err := s.ExpireStoppedTasks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kvs, _, _ := s.store.ListAll(ctx, clientTokensPrefix); len(kvs) != 0 {
+		t.Fatalf("%d client tokens left after their retention", len(kvs))
+	}
 }
