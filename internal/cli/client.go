@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 
@@ -27,6 +28,10 @@ func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
 		BaseEndpoint: aws.String(g.endpoint),
 		// A local server either answers or is down; retrying only delays the error.
 		RetryMaxAttempts: 1,
+		// A fresh connection per call: under load the SDK was seen to fail reading an
+		// answer on a reused connection ("use of closed network connection",
+		// aws-sdk-go-v2 #2737), and a CLI process makes only a few calls.
+		HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}},
 	}, nil
 }
 
