@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gantry/bench/internal/rootfs"
+	"gantry/bench/internal/sweep"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +26,7 @@ type gantry struct {
 	seq   int
 }
 
-func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*gantry, error) {
+func setupGantry(ctx context.Context, work string, fs rootfs.Rootfs, cl *sweep.Cleanup) (*gantry, error) {
 	bin := filepath.Join(work, "gantry-shim")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gantry-shim")
 	build.Stderr = os.Stderr
@@ -36,7 +38,7 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 	if g.store, err = image.Open(filepath.Join(work, "gantry", "images")); err != nil {
 		return nil, err
 	}
-	tb, err := os.Open(fs.tarball)
+	tb, err := os.Open(fs.Tarball)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +55,7 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 	if err != nil {
 		return nil, err
 	}
-	cl.add("gantry containers and mounts", g.removeAll)
+	cl.Add("gantry containers and mounts", g.removeAll)
 	g.nm, err = network.New(network.Config{
 		Bridge:   gantryBridge,
 		Subnet:   gantrySubnet,
@@ -63,7 +65,7 @@ func setupGantry(ctx context.Context, work string, fs rootfs, cl *cleanups) (*ga
 	if err != nil {
 		return nil, err
 	}
-	cl.add("gantry network", func() error {
+	cl.Add("gantry network", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		return g.nm.Destroy(ctx)

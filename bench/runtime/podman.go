@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"gantry/bench/internal/rootfs"
+	"gantry/bench/internal/sweep"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +26,7 @@ type podman struct {
 	bridge  string // the network's bridge, cni-podmanN: podman 4.3 cannot name it
 }
 
-func setupPodman(ctx context.Context, work string, fs rootfs, cfg config, cl *cleanups) *engine {
+func setupPodman(ctx context.Context, work string, fs rootfs.Rootfs, cfg config, cl *sweep.Cleanup) *engine {
 	e := &engine{name: "podman"}
 	if cfg.skip["podman"] {
 		e.skipOneShot, e.skipServe = "skipped by -skip", "skipped by -skip"
@@ -45,7 +47,7 @@ func setupPodman(ctx context.Context, work string, fs rootfs, cfg config, cl *cl
 	return e
 }
 
-func startPodman(ctx context.Context, work string, fs rootfs, cl *cleanups) (*podman, error) {
+func startPodman(ctx context.Context, work string, fs rootfs.Rootfs, cl *sweep.Cleanup) (*podman, error) {
 	if err := ensurePodman(ctx); err != nil {
 		return nil, err
 	}
@@ -76,8 +78,8 @@ func startPodman(ctx context.Context, work string, fs rootfs, cl *cleanups) (*po
 			return nil, err
 		}
 	}
-	cl.add("podman containers, network and storage", p.removeAll)
-	if _, err := p.podman(ctx, "import", fs.tarball, "localhost/"+imageRef); err != nil {
+	cl.Add("podman containers, network and storage", p.removeAll)
+	if _, err := p.podman(ctx, "import", fs.Tarball, "localhost/"+imageRef); err != nil {
 		return nil, err
 	}
 	return p, nil

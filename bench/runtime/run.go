@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gantry/bench/internal/rootfs"
 	"os"
 	"slices"
 	"time"
@@ -77,18 +78,17 @@ func run(ctx context.Context, cfg config) (err error) {
 	if err != nil {
 		return err
 	}
-	cl := &cleanups{}
+	cl := startCleanup()
 	defer func() {
 		// Cleanup must run even when ctx was cancelled by a signal.
-		if cerr := cl.run(work); cerr != nil {
+		if cerr := cl.Run(work); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
-	cl.snapshot()
 
 	fmt.Printf("Gantry node engine benchmark: %d runs (+%d warm-up) per scenario and engine, %d cores, work dir %s\n",
 		cfg.runs, cfg.warmup, runtimeCPUs(), work)
-	fs, err := buildRootfs(work)
+	fs, err := rootfs.Build(work)
 	if err != nil {
 		return err
 	}

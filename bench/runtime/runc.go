@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"gantry/bench/internal/rootfs"
+	"gantry/bench/internal/sweep"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +23,7 @@ type runc struct {
 	root, trueBundle, httpBundle, log string
 }
 
-func setupRunc(ctx context.Context, work string, fs rootfs, g *gantry, cl *cleanups) (*engine, error) {
+func setupRunc(ctx context.Context, work string, fs rootfs.Rootfs, g *gantry, cl *sweep.Cleanup) (*engine, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, fmt.Errorf("runc is missing (apt-get install runc): %w", err)
 	}
@@ -30,7 +32,7 @@ func setupRunc(ctx context.Context, work string, fs rootfs, g *gantry, cl *clean
 	if err != nil {
 		return nil, fmt.Errorf("getting the config Gantry writes: %w", err)
 	}
-	base.Root = &specs.Root{Path: fs.dir}
+	base.Root = &specs.Root{Path: fs.Dir}
 	base.Hostname = "gbench-raw"
 
 	r.trueBundle = filepath.Join(work, "runc", "true")
@@ -50,8 +52,8 @@ func setupRunc(ctx context.Context, work string, fs rootfs, g *gantry, cl *clean
 	if err := writeBundle(r.httpBundle, base); err != nil {
 		return nil, err
 	}
-	cl.add("runc containers", r.removeAll)
-	cl.add("runc netns", removeBareNetNS)
+	cl.Add("runc containers", r.removeAll)
+	cl.Add("runc netns", removeBareNetNS)
 	if err := createBareNetNS(ctx); err != nil {
 		return nil, fmt.Errorf("creating netns %s: %w", runcNetNS, err)
 	}

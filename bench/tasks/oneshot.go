@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"gantry/bench/internal/rootfs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,7 +34,7 @@ type contender struct {
 
 // runOneShots times `gantry run --rm IMAGE true`, raw `runc run` and `docker run --rm`,
 // interleaved run by run, and prints the medians and ratios.
-func runOneShots(ctx context.Context, cfg config, s *gantryServer, fs rootfs, d *dockerd.Daemon, dockerWhy, work string, cl *sweep.Cleanup, sum *summary) error {
+func runOneShots(ctx context.Context, cfg config, s *gantryServer, fs rootfs.Rootfs, d *dockerd.Daemon, dockerWhy, work string, cl *sweep.Cleanup, sum *summary) error {
 	g := &contender{name: "gantry run", run: func(ctx context.Context, _ int) error {
 		_, err := s.cli(ctx, "run", "--rm", imageRef, "true")
 		return err
@@ -163,7 +164,7 @@ func orDash(s string) string {
 
 // setupRunc writes a bundle with `runc spec`, adjusted to run /bin/true without a
 // terminal on the plain rootfs, in a cgroup the cleanup knows.
-func setupRunc(work string, fs rootfs, cl *sweep.Cleanup) (*contender, error) {
+func setupRunc(work string, fs rootfs.Rootfs, cl *sweep.Cleanup) (*contender, error) {
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, fmt.Errorf("runc is missing (apt-get install runc): %w", err)
 	}
@@ -189,7 +190,7 @@ func setupRunc(work string, fs rootfs, cl *sweep.Cleanup) (*contender, error) {
 	}
 	spec.Process.Terminal = false
 	spec.Process.Args = []string{"/bin/true"}
-	spec.Root.Path = fs.dir
+	spec.Root.Path = fs.Dir
 	spec.Linux.CgroupsPath = "/" + runcCgroup
 	if b, err = json.MarshalIndent(&spec, "", "\t"); err != nil {
 		return nil, err

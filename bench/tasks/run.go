@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gantry/bench/internal/rootfs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,7 +125,7 @@ func printLoad() {
 // runNode runs the parts that use a server with its in-process agent: idle memory first
 // (and again after the load), launch latency, then one-shot runs.
 func runNode(ctx context.Context, cfg config, b bins, work string, cl *sweep.Cleanup, sum *summary) error {
-	fs, err := buildRootfs(work)
+	fs, err := rootfs.Build(work)
 	if err != nil {
 		return err
 	}
@@ -133,7 +134,7 @@ func runNode(ctx context.Context, cfg config, b bins, work string, cl *sweep.Cle
 	if err != nil {
 		return fmt.Errorf("gantry server: %w", err)
 	}
-	if _, err := s.cli(ctx, "image", "import", fs.tarball, imageRef); err != nil {
+	if _, err := s.cli(ctx, "image", "import", fs.Tarball, imageRef); err != nil {
 		return err
 	}
 	var d *dockerd.Daemon
@@ -180,13 +181,13 @@ func runNode(ctx context.Context, cfg config, b bins, work string, cl *sweep.Cle
 }
 
 // startDocker starts a throwaway dockerd (bridge gbenchd1) and imports the rootfs.
-func startDocker(ctx context.Context, work string, fs rootfs, cl *sweep.Cleanup) (*dockerd.Daemon, error) {
+func startDocker(ctx context.Context, work string, fs rootfs.Rootfs, cl *sweep.Cleanup) (*dockerd.Daemon, error) {
 	d, err := dockerd.Start(ctx, dockerd.Config{Dir: filepath.Join(work, "docker"), Bridge: dockerBridge,
 		BridgeCIDR: dockerBridgeIP, Namespace: "gbench-tasks"}, cl.Add)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := d.Docker(ctx, fs.tarball, "import", "-", imageRef); err != nil {
+	if _, err := d.Docker(ctx, fs.Tarball, "import", "-", imageRef); err != nil {
 		return nil, err
 	}
 	return d, nil
