@@ -25,7 +25,13 @@ func TestJoinTokensWorkOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bad := range []string{"", "nodot", tok + "x", "ffffffffffff.0000", tok[:13] + "0" + tok[14:]} {
+	// wrongSecret differs from tok in one secret character (whatever that character is).
+	flipped := byte('0')
+	if tok[13] == '0' {
+		flipped = '1'
+	}
+	wrongSecret := tok[:13] + string(flipped) + tok[14:]
+	for _, bad := range []string{"", "nodot", tok + "x", "ffffffffffff.0000", wrongSecret} {
 		if err := d.RedeemJoinToken(ctx, bad); !errors.Is(err, ErrBadToken) {
 			t.Errorf("RedeemJoinToken(%q) = %v, want ErrBadToken", bad, err)
 		}
