@@ -76,6 +76,7 @@ func main() {
 	pure := flag.Bool("pure", true, "scale: also run the scheduler's BenchmarkPlace (go test) for the pure placement rate")
 	idle := flag.Duration("idle", 10*time.Second, "idle: how long the server sits idle before its memory is read")
 	keepLogs := flag.Bool("keep-logs", false, "copy the servers' and dockerd's logs out of the work dir before it is removed")
+	flag.StringVar(&debugListen, "debug-listen", "", "serve the servers' Go profiler on this loopback address (go tool pprof http://ADDR/debug/pprof/profile)")
 	flag.Parse()
 
 	cfg := config{parts: map[string]bool{}, warmup: *warmup, runs: *runs, skipDocker: *skipDocker,

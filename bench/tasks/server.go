@@ -41,6 +41,10 @@ func buildBinaries(ctx context.Context, work string) (bins, error) {
 	return bins{gantry: filepath.Join(dir, "gantry"), shim: filepath.Join(dir, "gantry-shim")}, nil
 }
 
+// debugListen, when set (-debug-listen), is passed to the servers the bench starts, so
+// that they can be profiled while it runs.
+var debugListen string
+
 // gantryServer is a `gantry server` process started by the bench in its own directory.
 type gantryServer struct {
 	bins             bins
@@ -73,6 +77,9 @@ func startServer(ctx context.Context, b bins, dir string, agent bool, cl *sweep.
 		"--bridge", gantryBridge, "--subnet", gantrySubnet}
 	if !agent {
 		args = append(args, "--no-agent")
+	}
+	if debugListen != "" {
+		args = append(args, "--debug-listen", debugListen)
 	}
 	log, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {

@@ -49,6 +49,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringVar(&cfg.AgentListen, "agent-listen", "", "TLS address for agents on other machines to join (e.g. 0.0.0.0:8701); none when empty")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often agents are pinged; one silent for three intervals is disconnected")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
+	f.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address (127.0.0.1:PORT) serving Go's profiler under /debug/pprof/; none when empty")
 	return cmd
 }
 

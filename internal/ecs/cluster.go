@@ -163,7 +163,8 @@ func (s *Service) describeClusters(ctx context.Context, _ *awsapi.Request, in *d
 }
 
 // countClusterTasks fills in a cluster's instance and task counts from its instances'
-// bookings: every task that is not STOPPED is booked on its instance.
+// usage (every task that is not STOPPED is booked on its instance) and the tasks counted
+// as running.
 func (s *Service) countClusterTasks(ctx context.Context, c *Cluster) error {
 	kvs, _, err := s.store.ListAll(ctx, instancesPrefix+c.ClusterName+"/")
 	if err != nil {
@@ -177,14 +178,14 @@ func (s *Service) countClusterTasks(ctx context.Context, c *Cluster) error {
 		if rec.Instance.Status != instanceInactive {
 			c.RegisteredContainerInstancesCount++
 		}
-		for _, b := range rec.Bookings {
-			if b.Running {
-				c.RunningTasksCount++
-			} else {
-				c.PendingTasksCount++
-			}
-		}
+		c.PendingTasksCount += int32(rec.Usage.Tasks)
 	}
+	running, err := s.runningCount(ctx, c.ClusterName, "")
+	if err != nil {
+		return err
+	}
+	c.RunningTasksCount = int32(running)
+	c.PendingTasksCount = max(0, c.PendingTasksCount-c.RunningTasksCount)
 	return nil
 }
 

@@ -24,25 +24,11 @@ const (
 	heartbeatsPrefix = "/gantry/ecs/heartbeats/"
 )
 
-// instanceRecord is a container instance with the tasks booked on it. Bookings are the
-// single source of remaining resources: a placement and the task it creates commit in
-// one transaction that expects the record's revision, so two schedulers can never both
-// take the last of an instance's resources.
+// instanceRecord is a container instance with what its tasks hold (see usage).
 type instanceRecord struct {
-	Instance ContainerInstance  `json:"instance"`
-	Cluster  string             `json:"cluster"`
-	Bookings map[string]booking `json:"bookings"` // by task id
-}
-
-// booking is what one task that is not STOPPED holds on its instance.
-type booking struct {
-	Group    string `json:"group"`
-	Family   string `json:"family"`
-	CPU      int    `json:"cpu"`
-	Memory   int    `json:"memory"`
-	Ports    []int  `json:"ports,omitempty"`
-	PortsUDP []int  `json:"portsUdp,omitempty"`
-	Running  bool   `json:"running"` // false while the task is still starting
+	Instance ContainerInstance `json:"instance"`
+	Cluster  string            `json:"cluster"`
+	Usage    usage             `json:"usage"`
 }
 
 // heartbeat is the last sign of life of an instance's agent.
@@ -134,7 +120,7 @@ func (s *Service) registerContainerInstance(ctx context.Context, _ *awsapi.Reque
 		return s.reregister(ctx, cluster, in, doc, registered, attrs)
 	}
 	id := newID()
-	rec := &instanceRecord{Cluster: cluster, Bookings: map[string]booking{}, Instance: ContainerInstance{
+	rec := &instanceRecord{Cluster: cluster, Instance: ContainerInstance{
 		ContainerInstanceArn: s.instanceArn(cluster, id),
 		Ec2InstanceID:        doc.InstanceID,
 		Version:              1,
@@ -153,7 +139,7 @@ func (s *Service) registerContainerInstance(ctx context.Context, _ *awsapi.Reque
 	if err := s.store.Commit(ctx, w); err != nil {
 		return nil, err
 	}
-	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{})}, nil
+	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{}, 0)}, nil
 }
 
 // reregister updates an instance that registers again (an agent restarting): resources,
@@ -180,7 +166,11 @@ func (s *Service) reregister(ctx context.Context, cluster string, in *registerCo
 	if err != nil {
 		return nil, err
 	}
-	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{})}, nil
+	running, err := s.runningCount(ctx, cluster, id)
+	if err != nil {
+		return nil, err
+	}
+	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{}, running)}, nil
 }
 
 // checkTotalResources validates what an agent offers: CPU and MEMORY integers, PORTS and
@@ -284,36 +274,26 @@ func mergeAttributes(base, over []Attribute) []Attribute {
 	return orEmpty(out)
 }
 
-// present turns a stored instance into the API shape: remaining resources and task counts
-// from its bookings, agentConnected from its last heartbeat (zero: never seen).
-func (s *Service) present(rec *instanceRecord, lastSeen time.Time) *ContainerInstance {
+// present turns a stored instance into the API shape: remaining resources from its usage,
+// task counts from usage and the running tasks counted apart, agentConnected from its
+// last heartbeat (zero: never seen).
+func (s *Service) present(rec *instanceRecord, lastSeen time.Time, running int) *ContainerInstance {
 	ci := rec.Instance
 	ci.AgentConnected = !lastSeen.IsZero() && s.cfg.Now().Sub(lastSeen) < s.heartbeatTimeout()
-	ci.RunningTasksCount, ci.PendingTasksCount = 0, 0
-	cpu, mem := 0, 0
-	var ports, udp []string
-	for _, b := range rec.Bookings {
-		if b.Running {
-			ci.RunningTasksCount++
-		} else {
-			ci.PendingTasksCount++
-		}
-		cpu += b.CPU
-		mem += b.Memory
-		ports = appendPorts(ports, b.Ports)
-		udp = appendPorts(udp, b.PortsUDP)
-	}
+	ci.RunningTasksCount = int32(running)
+	ci.PendingTasksCount = int32(max(0, rec.Usage.Tasks-running))
+	u := rec.Usage
 	ci.RemainingResources = make([]Resource, 0, len(ci.RegisteredResources))
 	for _, r := range ci.RegisteredResources {
 		switch r.Name {
 		case "CPU":
-			r.IntegerValue -= int32(cpu)
+			r.IntegerValue -= int32(u.CPU)
 		case "MEMORY":
-			r.IntegerValue -= int32(mem)
+			r.IntegerValue -= int32(u.Memory)
 		case "PORTS":
-			r.StringSetValue = append(slices.Clone(r.StringSetValue), ports...)
+			r.StringSetValue = appendPorts(slices.Clone(r.StringSetValue), u.Ports)
 		case "PORTS_UDP":
-			r.StringSetValue = append(slices.Clone(r.StringSetValue), udp...)
+			r.StringSetValue = appendPorts(slices.Clone(r.StringSetValue), u.PortsUDP)
 		}
 		ci.RemainingResources = append(ci.RemainingResources, r)
 	}

@@ -49,7 +49,11 @@ func (s *Service) describeContainerInstances(ctx context.Context, _ *awsapi.Requ
 	}
 	out := &describeContainerInstancesOutput{ContainerInstances: []*ContainerInstance{}, Failures: failures}
 	for i, rec := range recs {
-		ci := s.present(rec, seen[ids[i]])
+		running, err := s.runningCount(ctx, cluster, ids[i])
+		if err != nil {
+			return nil, err
+		}
+		ci := s.present(rec, seen[ids[i]], running)
 		if !slices.Contains(in.Include, "TAGS") {
 			ci.Tags = nil
 		}
@@ -159,7 +163,7 @@ func idOfKey(key string) string { return key[strings.LastIndexByte(key, '/')+1:]
 
 // schedInstance is the scheduler's view of an instance.
 func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) scheduler.Instance {
-	ci := s.present(rec, lastSeen)
+	ci := s.present(rec, lastSeen, 0)
 	inst := scheduler.Instance{
 		ARN:            ci.ContainerInstanceArn,
 		ID:             idOfKey(ci.ContainerInstanceArn),
@@ -167,6 +171,8 @@ func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) schedul
 		AgentConnected: ci.AgentConnected,
 		RegisteredAt:   ci.RegisteredAt.Time,
 		Status:         ci.Status,
+		TaskCount:      rec.Usage.Tasks,
+		Groups:         rec.Usage.Groups,
 	}
 	if ci.Ec2InstanceID != "" {
 		inst.ID = ci.Ec2InstanceID
@@ -188,9 +194,6 @@ func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) schedul
 		case "PORTS_UDP":
 			inst.Remaining.PortsUDP = atoiAll(r.StringSetValue)
 		}
-	}
-	for _, b := range rec.Bookings {
-		inst.Tasks = append(inst.Tasks, scheduler.TaskInfo{Group: b.Group, TaskDefinitionFamily: b.Family})
 	}
 	return inst
 }
@@ -240,7 +243,11 @@ func (s *Service) updateContainerInstancesState(ctx context.Context, _ *awsapi.R
 		if err != nil {
 			return nil, err
 		}
-		out.ContainerInstances = append(out.ContainerInstances, s.present(rec, seen[id]))
+		running, err := s.runningCount(ctx, cluster, id)
+		if err != nil {
+			return nil, err
+		}
+		out.ContainerInstances = append(out.ContainerInstances, s.present(rec, seen[id], running))
 	}
 	return out, nil
 }
@@ -265,8 +272,8 @@ func (s *Service) deregisterContainerInstance(ctx context.Context, _ *awsapi.Req
 		if r.Instance.Status == instanceInactive {
 			return store.ErrNotFound
 		}
-		if len(r.Bookings) > 0 && !force {
-			return awsapi.InvalidParameter("containerInstance: %s still has %d tasks; stop them first, or pass force to deregister anyway (its tasks are then stopped)", in.ContainerInstance, len(r.Bookings))
+		if r.Usage.Tasks > 0 && !force {
+			return awsapi.InvalidParameter("containerInstance: %s still has %d tasks; stop them first, or pass force to deregister anyway (its tasks are then stopped)", in.ContainerInstance, r.Usage.Tasks)
 		}
 		r.Instance.Status = instanceInactive
 		r.Instance.Version++
@@ -278,10 +285,14 @@ func (s *Service) deregisterContainerInstance(ctx context.Context, _ *awsapi.Req
 	if err != nil {
 		return nil, err
 	}
-	for taskID := range rec.Bookings {
-		if _, err := s.stopTask(ctx, cluster, taskID, StopTerminationNotice, "Container instance deregistration forced by user"); err != nil {
+	taskIDs, err := s.tasksOnInstance(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, taskID := range taskIDs {
+		if _, err := s.stopTask(ctx, cluster, taskID, StopTerminationNotice, "Container instance deregistration forced by user"); err != nil && !errors.Is(err, errTaskNotFound) {
 			return nil, err
 		}
 	}
-	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{})}, nil
+	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{}, 0)}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gantry/internal/awsapi"
+	"gantry/internal/scheduler"
 	"gantry/internal/store"
 )
 
@@ -41,10 +42,10 @@ type Service struct {
 	// concurrent registrations queue instead of failing their compare-and-swap; the
 	// store's transaction still guards against other servers.
 	familyLocks [64]sync.Mutex
-	// clusterLocks serialise, per cluster on this server, the writers of instance records
-	// (placements and the task reports that change bookings), for the same reason: one
-	// hot instance must see its writers queue, not spin on compare-and-swap.
-	clusterLocks [64]sync.Mutex
+	// view is the scheduler's picture of the instances; committer batches the changes
+	// to their usage per cluster (placer.go).
+	view      *instanceView
+	committer committer
 	// assignments feeds every connected agent's assignment changes from one store watch.
 	assignments *assignmentFeed
 }
@@ -54,7 +55,9 @@ func New(cfg Config, st *store.Store, principals Principals) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}}
+	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}}
+	s.view = newInstanceView(st, func(rec *instanceRecord) scheduler.Instance { return s.schedInstance(rec, time.Time{}) })
+	return s
 }
 
 // API lists the ECS actions for the JSON dispatcher.
@@ -100,8 +103,6 @@ func (s *Service) arn(resource string) string {
 }
 
 func (s *Service) lockFamily(family string) func() { return lockStripe(&s.familyLocks, family) }
-
-func (s *Service) lockCluster(cluster string) func() { return lockStripe(&s.clusterLocks, cluster) }
 
 // lockStripe locks the mutex of locks that key hashes to and returns its unlock.
 func lockStripe(locks *[64]sync.Mutex, key string) func() {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"strings"
 	"time"
 
 	"gantry/internal/awsapi"
@@ -24,9 +23,10 @@ const (
 
 // taskRecord is a task with what the server needs to release it.
 type taskRecord struct {
-	Task       Task   `json:"task"`
-	Cluster    string `json:"cluster"`
-	InstanceID string `json:"instanceId"`
+	Task       Task    `json:"task"`
+	Cluster    string  `json:"cluster"`
+	InstanceID string  `json:"instanceId"`
+	Booking    booking `json:"booking"` // what it holds on its instance until STOPPED
 }
 
 // assignment is the entry that tells an instance's agent about one of its tasks.
@@ -194,75 +194,9 @@ func (s *Service) newLaunch(ctx context.Context, clusterIdent, tdIdent string, o
 	return &launch{cluster: cluster, td: td, needs: needs, overrides: ov, group: group, startedBy: startedBy, tags: tags, launchType: launchType}, nil
 }
 
-// placeFunc chooses instances for a launch among the cluster's instances.
+// placeFunc chooses instances for a launch among the cluster's instances. It may change
+// the slice it is given (its own copy).
 type placeFunc func([]scheduler.Instance) ([]scheduler.Placement, []scheduler.Failure, error)
-
-// place runs choose over the cluster's instances and commits the tasks it places, with
-// their bookings, in one transaction that expects every touched instance unchanged. When
-// another scheduler booked one of them first, it reads again and places again.
-func (s *Service) place(ctx context.Context, l *launch, choose placeFunc) (*runTaskOutput, error) {
-	defer s.lockCluster(l.cluster)()
-	var out *runTaskOutput
-	err := retryOnConflict(ctx, func() error {
-		recs, revs, insts, err := s.clusterInstances(ctx, l.cluster)
-		if err != nil {
-			return err
-		}
-		placements, failures, err := choose(insts)
-		if err != nil {
-			return awsapi.InvalidParameter("%s", strings.TrimPrefix(err.Error(), scheduler.ErrInvalidRequest.Error()+": "))
-		}
-		out = &runTaskOutput{Tasks: []*Task{}, Failures: []Failure{}}
-		for _, f := range failures {
-			arn := f.Arn
-			if arn == "" {
-				arn = s.arn("cluster/" + l.cluster)
-			}
-			out.Failures = append(out.Failures, Failure{Arn: arn, Reason: f.Reason})
-		}
-		var writes []store.Write
-		touched := map[string]bool{}
-		for _, p := range placements {
-			id := idOfKey(p.Instance)
-			rec := recs[id]
-			task := s.newTask(l, rec)
-			rec.Bookings[idOfKey(task.TaskArn)] = l.needs
-			touched[id] = true
-			out.Tasks = append(out.Tasks, task)
-			w, err := putRecord(taskKey(l.cluster, idOfKey(task.TaskArn)), &taskRecord{Task: *task, Cluster: l.cluster, InstanceID: id}, 0)
-			if err != nil {
-				return err
-			}
-			a, err := putRecord(assignmentKey(id, idOfKey(task.TaskArn)), assignment{Cluster: l.cluster, DesiredStatus: TaskRunning}, 0)
-			if err != nil {
-				return err
-			}
-			writes = append(writes, w, a)
-		}
-		for id := range touched {
-			w, err := putRecord(instanceKey(l.cluster, id), recs[id], revs[id])
-			if err != nil {
-				return err
-			}
-			writes = append(writes, w)
-		}
-		if l.token != "" {
-			w, err := putRecord(clientTokensPrefix+l.cluster+"/"+l.token, tokenRecord{At: s.cfg.Now(), Output: out}, 0)
-			if err != nil {
-				return err
-			}
-			writes = append(writes, w)
-		}
-		if len(writes) == 0 {
-			return nil
-		}
-		return s.store.Commit(ctx, writes...)
-	})
-	if errors.Is(err, store.ErrConflict) && l.token != "" {
-		return s.replayToken(ctx, l.cluster, l.token)
-	}
-	return out, err
-}
 
 // tokenRecord is the answer of a RunTask with a clientToken, kept as long as stopped
 // tasks are (the SDKs send a token with every RunTask).
@@ -288,44 +222,6 @@ func (s *Service) replayToken(ctx context.Context, cluster, token string) (*runT
 		}
 	}
 	return prev, nil
-}
-
-// clusterInstances reads every instance of a cluster, with its revision and the
-// scheduler's view of it.
-func (s *Service) clusterInstances(ctx context.Context, cluster string) (map[string]*instanceRecord, map[string]int64, []scheduler.Instance, error) {
-	kvs, _, err := s.store.ListAll(ctx, instancesPrefix+cluster+"/")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	recs := make(map[string]*instanceRecord, len(kvs))
-	revs := make(map[string]int64, len(kvs))
-	ids := make([]string, 0, len(kvs))
-	for _, kv := range kvs {
-		rec, err := decodeRecord[instanceRecord](kv)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if rec.Instance.Status == instanceInactive {
-			continue
-		}
-		if rec.Bookings == nil {
-			rec.Bookings = map[string]booking{}
-		}
-		id := idOfKey(kv.Key)
-		recs[id], revs[id] = rec, kv.Revision
-		ids = append(ids, id)
-	}
-	seen, err := s.lastSeen(ctx, ids)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	insts := make([]scheduler.Instance, 0, len(ids))
-	for _, id := range ids {
-		inst := s.schedInstance(recs[id], seen[id])
-		inst.ARN = recs[id].Instance.ContainerInstanceArn
-		insts = append(insts, inst)
-	}
-	return recs, revs, insts, nil
 }
 
 // newTask makes the record of a task just placed on rec.

@@ -163,8 +163,9 @@ func (s *Service) loadAssignment(ctx context.Context, kv store.KV, defs map[stri
 // ReportTask merges what the agent of instanceArn reports about one of its tasks: a
 // later lastStatus (never an earlier one), timestamps not yet set, the stop code and
 // reason if none is set, health, attachments and each container's state. A task that
-// reaches RUNNING counts as running on its instance; one that reaches STOPPED releases
-// its booking and leaves the agent's assignments.
+// reaches RUNNING counts as running on its instance (a marker key, so that the report
+// does not touch the instance record); one that reaches STOPPED releases its booking and
+// leaves the agent's assignments.
 func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) error {
 	cluster, instanceID, err := s.splitInstanceArn(instanceArn)
 	if err != nil {
@@ -189,50 +190,28 @@ func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) e
 			return nil
 		}
 		wasRunning := taskStatusOrder[rec.Task.LastStatus] >= taskStatusOrder[TaskRunning]
+		wasDesired := rec.Task.DesiredStatus
 		mergeReport(&rec.Task, r)
-		if rec.Task.LastStatus == TaskStopped || (!wasRunning && rec.Task.LastStatus == TaskRunning) {
-			return s.commitWithInstance(ctx, rec, rev)
+		if rec.Task.LastStatus == TaskStopped {
+			return s.release(ctx, rec, rev)
 		}
-		writes, err := s.assignmentWrites(rec, rev)
+		var writes []store.Write
+		if rec.Task.DesiredStatus != wasDesired {
+			// The assignment carries the desired status: only a change concerns the agent.
+			writes, err = s.assignmentWrites(rec, rev)
+		} else {
+			var w store.Write
+			w, err = putRecord(taskKey(cluster, id), rec, rev)
+			writes = []store.Write{w}
+		}
 		if err != nil {
 			return err
 		}
+		if !wasRunning && rec.Task.LastStatus == TaskRunning {
+			writes = append(writes, store.Write{Key: runningKey(cluster, instanceID, id), Value: []byte{}, Expect: store.Any})
+		}
 		return s.store.Commit(ctx, writes...)
 	})
-}
-
-// commitWithInstance stores a task whose change also changes its booking: released when
-// it STOPPED, counted as running when it reached RUNNING.
-func (s *Service) commitWithInstance(ctx context.Context, rec *taskRecord, rev int64) error {
-	defer s.lockCluster(rec.Cluster)()
-	inst, instRev, err := getRecord[instanceRecord](ctx, s.store, instanceKey(rec.Cluster, rec.InstanceID))
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	var writes []store.Write
-	if rec.Task.LastStatus == TaskStopped {
-		if writes, err = s.finishTask(rec, inst, instRev); err != nil {
-			return err
-		}
-		writes[0].Expect = rev
-		return s.store.Commit(ctx, writes...)
-	}
-	if writes, err = s.assignmentWrites(rec, rev); err != nil {
-		return err
-	}
-	if inst != nil {
-		id := idOfKey(rec.Task.TaskArn)
-		if b, ok := inst.Bookings[id]; ok {
-			b.Running = true
-			inst.Bookings[id] = b
-			w, err := putRecord(instanceKey(rec.Cluster, rec.InstanceID), inst, instRev)
-			if err != nil {
-				return err
-			}
-			writes = append(writes, w)
-		}
-	}
-	return s.store.Commit(ctx, writes...)
 }
 
 // mergeReport applies an agent's report r to the stored task t.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -68,11 +69,17 @@ func (s *Service) startTask(ctx context.Context, _ *awsapi.Request, in *startTas
 			// Book it in the scheduler's view too, so a second task on the same instance
 			// sees the first.
 			if len(p) > 0 {
-				insts[i].Remaining.CPU -= l.needs.CPU
-				insts[i].Remaining.MemoryMiB -= l.needs.Memory
-				insts[i].Remaining.Ports = append(insts[i].Remaining.Ports, l.needs.Ports...)
-				insts[i].Remaining.PortsUDP = append(insts[i].Remaining.PortsUDP, l.needs.PortsUDP...)
-				insts[i].Tasks = append(insts[i].Tasks, scheduler.TaskInfo{Group: l.group, TaskDefinitionFamily: l.td.Family})
+				in := &insts[i] // a copy of the view's instance, with its own slices and maps
+				in.Remaining.CPU -= l.needs.CPU
+				in.Remaining.MemoryMiB -= l.needs.Memory
+				in.Remaining.Ports = append(slices.Clip(in.Remaining.Ports), l.needs.Ports...)
+				in.Remaining.PortsUDP = append(slices.Clip(in.Remaining.PortsUDP), l.needs.PortsUDP...)
+				in.TaskCount++
+				in.Groups = maps.Clone(in.Groups)
+				if in.Groups == nil {
+					in.Groups = map[string]int{}
+				}
+				in.Groups[l.group]++
 			}
 			placements, failures = append(placements, p...), append(failures, f...)
 		}
@@ -131,20 +138,18 @@ func (s *Service) stopTask(ctx context.Context, cluster, id, code, reason string
 		}
 		t.DesiredStatus, t.StopCode, t.StoppedReason = TaskStopped, code, reason
 		t.Version++
-		inst, instRev, err := getRecord[instanceRecord](ctx, s.store, instanceKey(cluster, rec.InstanceID))
+		inst, _, err := getRecord[instanceRecord](ctx, s.store, instanceKey(cluster, rec.InstanceID))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		var writes []store.Write
+		out = t
 		if inst == nil || inst.Instance.Status == instanceInactive {
-			writes, err = s.finishTask(rec, inst, instRev)
-		} else {
-			writes, err = s.assignmentWrites(rec, rev)
+			return s.release(ctx, rec, rev)
 		}
+		writes, err := s.assignmentWrites(rec, rev)
 		if err != nil {
 			return err
 		}
-		out = t
 		return s.store.Commit(ctx, writes...)
 	})
 	return out, err
@@ -160,9 +165,10 @@ func (s *Service) assignmentWrites(rec *taskRecord, rev int64) ([]store.Write, e
 	return []store.Write{w, a}, err
 }
 
-// finishTask marks a task STOPPED now and releases its booking: the writes expect the
-// task unchanged since it was read and the instance at instRev.
-func (s *Service) finishTask(rec *taskRecord, inst *instanceRecord, instRev int64) ([]store.Write, error) {
+// stoppedWrites marks a task STOPPED now and removes its assignment and running marker:
+// the writes expect the task unchanged since it was read at rev. Its instance's usage is
+// the caller's (release).
+func (s *Service) stoppedWrites(rec *taskRecord, rev int64) ([]store.Write, error) {
 	t := &rec.Task
 	now := s.now()
 	t.LastStatus, t.DesiredStatus = TaskStopped, TaskStopped
@@ -179,20 +185,14 @@ func (s *Service) finishTask(rec *taskRecord, inst *instanceRecord, instRev int6
 		t.Containers[i].LastStatus = TaskStopped
 	}
 	id := idOfKey(t.TaskArn)
-	w, err := putRecord(taskKey(rec.Cluster, id), rec, store.Any)
+	w, err := putRecord(taskKey(rec.Cluster, id), rec, rev)
 	if err != nil {
 		return nil, err
 	}
-	writes := []store.Write{w, {Key: assignmentKey(rec.InstanceID, id), Delete: true, Expect: store.Any}}
-	if inst != nil {
-		delete(inst.Bookings, id)
-		iw, err := putRecord(instanceKey(rec.Cluster, rec.InstanceID), inst, instRev)
-		if err != nil {
-			return nil, err
-		}
-		writes = append(writes, iw)
-	}
-	return writes, nil
+	return []store.Write{w,
+		{Key: assignmentKey(rec.InstanceID, id), Delete: true, Expect: store.Any},
+		{Key: runningKey(rec.Cluster, rec.InstanceID, id), Delete: true, Expect: store.Any},
+	}, nil
 }
 
 type describeTasksInput struct {

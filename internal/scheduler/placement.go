@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand"
 	"slices"
 	"strings"
@@ -28,13 +29,10 @@ type Instance struct {
 	// Remaining is what is still free: CPU units and MiB, and, as in ECS's
 	// remainingResources, the host ports already reserved (taken).
 	Remaining Resources
-	Tasks     []TaskInfo // running and pending tasks
-}
-
-// TaskInfo is what placement needs to know about a task on an instance.
-type TaskInfo struct {
-	Group                string
-	TaskDefinitionFamily string
+	// TaskCount is how many tasks run or are pending there; Groups counts them by task
+	// group (tasks without a group are in TaskCount only).
+	TaskCount int
+	Groups    map[string]int
 }
 
 // Resources is an amount of CPU units (1024 per core) and memory in MiB, with
@@ -185,11 +183,7 @@ func newPlanner(req Request, instances []Instance) (*planner, error) {
 		}
 		c := cand{inst: inst, cpu: inst.Remaining.CPU, mem: inst.Remaining.MemoryMiB}
 		if req.Group != "" {
-			for _, t := range inst.Tasks {
-				if t.Group == req.Group {
-					c.groupSize++
-				}
-			}
+			c.groupSize = inst.Groups[req.Group]
 		}
 		p.cands = append(p.cands, c)
 	}
@@ -296,9 +290,13 @@ func (p *planner) reason(i int) string {
 		view := c.inst
 		if c.placed > 0 {
 			v := *c.inst
-			v.Tasks = slices.Clone(c.inst.Tasks)
-			for range c.placed {
-				v.Tasks = append(v.Tasks, TaskInfo{Group: p.req.Group})
+			v.TaskCount += c.placed
+			if p.req.Group != "" {
+				v.Groups = maps.Clone(c.inst.Groups)
+				if v.Groups == nil {
+					v.Groups = map[string]int{}
+				}
+				v.Groups[p.req.Group] += c.placed
 			}
 			view = &v
 		}

@@ -47,9 +47,9 @@ func TestPlaceStrategies(t *testing.T) {
 			Request{Count: 1, Group: "g", Strategy: []Strategy{{"spread", "host"}}},
 			func() []Instance {
 				ins := three()
-				ins[0].Tasks = []TaskInfo{{Group: "g"}}
-				ins[1].Tasks = []TaskInfo{{Group: "g"}}
-				ins[2].Tasks = []TaskInfo{{Group: "other"}, {Group: "other"}}
+				ins[0].TaskCount, ins[0].Groups = 1, map[string]int{"g": 1}
+				ins[1].TaskCount, ins[1].Groups = 1, map[string]int{"g": 1}
+				ins[2].TaskCount, ins[2].Groups = 2, map[string]int{"other": 2}
 				return ins
 			}(), []string{"arn:c"}},
 		{"spread az balances zones, binpack inside",
@@ -59,7 +59,7 @@ func TestPlaceStrategies(t *testing.T) {
 			Request{Count: 2, Group: "g", Strategy: []Strategy{{"spread", "attribute:ecs.availability-zone"}, {"binpack", "cpu"}}},
 			func() []Instance {
 				ins := three()
-				ins[2].Tasks = []TaskInfo{{Group: "g"}}
+				ins[2].TaskCount, ins[2].Groups = 1, map[string]int{"g": 1}
 				return ins
 			}(), []string{"arn:b", "arn:b"}}, // az1 0 → b; then tie 1:1 → binpack b
 		{"strategy is best effort: binpack skips what does not fit",
@@ -84,7 +84,7 @@ func TestPlaceConstraints(t *testing.T) {
 	ins[0].Attributes["ecs.instance-type"] = "g2.2xlarge"
 	ins[1].Attributes["ecs.instance-type"] = "t2.small"
 	ins[2].Attributes["ecs.instance-type"] = "g2.8xlarge"
-	ins[2].Tasks = []TaskInfo{{Group: "database"}}
+	ins[2].TaskCount, ins[2].Groups = 1, map[string]int{"database": 1}
 
 	ps, fs, err := Place(Request{Count: 3, Group: "web",
 		Strategy:    []Strategy{{"binpack", "cpu"}},
@@ -262,7 +262,7 @@ func BenchmarkPlace(b *testing.B) {
 	ins := make([]Instance, 1000)
 	for i := range ins {
 		ins[i] = inst(fmt.Sprint("i-", i), azs[i%3], 1024*(1+i%8), 1024*(1+i%16))
-		ins[i].Tasks = []TaskInfo{{Group: "service:web"}}
+		ins[i].TaskCount, ins[i].Groups = 1, map[string]int{"service:web": 1}
 	}
 	req := Request{Count: 10, Group: "service:web", Needs: Resources{CPU: 256, MemoryMiB: 512},
 		Strategy: []Strategy{{"spread", "attribute:ecs.availability-zone"}, {"binpack", "memory"}}}

@@ -171,12 +171,12 @@ func (c *Cond) values(inst *Instance) []string {
 	case SubjectEC2InstanceID:
 		return []string{inst.ID}
 	case SubjectRunningTasksCount:
-		return []string{strconv.Itoa(len(inst.Tasks))}
+		return []string{strconv.Itoa(inst.TaskCount)}
 	case SubjectTaskGroup:
 		var gs []string
-		for _, t := range inst.Tasks {
-			if t.Group != "" {
-				gs = append(gs, t.Group)
+		for g, n := range inst.Groups {
+			if g != "" && n > 0 {
+				gs = append(gs, g)
 			}
 		}
 		return gs
@@ -194,7 +194,7 @@ func (c *Cond) evalPos(inst *Instance, op Operator) bool {
 	case SubjectRegisteredAt:
 		return c.evalTime(inst.RegisteredAt, op)
 	case SubjectRunningTasksCount:
-		return cmpOp(op, compareInt(len(inst.Tasks), c.num))
+		return cmpOp(op, compareInt(inst.TaskCount, c.num))
 	}
 	vals := c.values(inst)
 	if op == OpExists {

@@ -20,7 +20,8 @@ func queryInstance() *Instance {
 		AgentVersion:   "1.9.0",
 		RegisteredAt:   time.Date(2016, 11, 1, 10, 0, 0, 0, time.UTC),
 		Status:         "ACTIVE",
-		Tasks:          []TaskInfo{{Group: "service:production"}},
+		TaskCount:      1,
+		Groups:         map[string]int{"service:production": 1},
 	}
 }
 
@@ -95,7 +96,7 @@ func TestExpressionDocExamples(t *testing.T) {
 
 func TestExpressionTaskGroupAnyTask(t *testing.T) {
 	inst := queryInstance()
-	inst.Tasks = []TaskInfo{{Group: "family:a"}, {Group: "database"}, {}}
+	inst.TaskCount, inst.Groups = 3, map[string]int{"family:a": 1, "database": 1}
 	for expr, want := range map[string]bool{
 		"task:group == database":      true,
 		"task:group == family:a":      true,
@@ -110,7 +111,7 @@ func TestExpressionTaskGroupAnyTask(t *testing.T) {
 			t.Errorf("%q = %v, want %v", expr, got, want)
 		}
 	}
-	inst.Tasks = nil
+	inst.TaskCount, inst.Groups = 0, nil
 	e, _ := ParseExpression("task:group exists")
 	if e.Eval(inst) {
 		t.Error("task:group exists on an instance without tasks")

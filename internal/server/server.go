@@ -37,6 +37,8 @@ type Config struct {
 	// HeartbeatInterval is how often the server pings agents; an agent silent for three
 	// intervals is disconnected.
 	HeartbeatInterval time.Duration
+	// DebugListen is a loopback address for Go's profiler; none when empty.
+	DebugListen string
 }
 
 // Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
@@ -44,6 +46,13 @@ type Config struct {
 func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error {
 	if err := selfCheck(cfg); err != nil {
 		return err
+	}
+	if cfg.DebugListen != "" {
+		dbg, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer dbg.Close()
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -104,6 +104,13 @@ func (s *Store) List(ctx context.Context, prefix, from string, limit int, desc b
 
 // Commit applies all writes atomically if every Expect holds, else none and ErrConflict.
 func (s *Store) Commit(ctx context.Context, writes ...Write) error {
+	_, err := s.CommitRev(ctx, writes...)
+	return err
+}
+
+// CommitRev is Commit that also returns the revision the writes were stored at, which
+// is the revision of each written key from then on.
+func (s *Store) CommitRev(ctx context.Context, writes ...Write) (int64, error) {
 	var conds []clientv3.Cmp
 	ops := make([]clientv3.Op, 0, len(writes))
 	for _, w := range writes {
@@ -118,10 +125,10 @@ func (s *Store) Commit(ctx context.Context, writes ...Write) error {
 	}
 	resp, err := s.kv.Txn(ctx).If(conds...).Then(ops...).Commit()
 	if err != nil {
-		return fmt.Errorf("committing %d writes: %w", len(writes), err)
+		return 0, fmt.Errorf("committing %d writes: %w", len(writes), err)
 	}
 	if !resp.Succeeded {
-		return ErrConflict
+		return 0, ErrConflict
 	}
-	return nil
+	return resp.Header.Revision, nil
 }

@@ -68,3 +68,12 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 	}
 	return resp.Header.Revision, nil
 }
+
+// Count returns how many keys there are under prefix.
+func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
+	resp, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+	if err != nil {
+		return 0, fmt.Errorf("counting %s: %w", prefix, err)
+	}
+	return resp.Count, nil
+}

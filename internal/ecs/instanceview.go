@@ -1,0 +1,226 @@
+package ecs
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gantry/internal/scheduler"
+	"gantry/internal/store"
+)
+
+// instanceView is this server's picture of every container instance for placement:
+// records decoded once, kept current by store watches on instances and heartbeats, and
+// updated at once with what this server commits itself. Reading and decoding every
+// instance of a cluster for each RunTask was the scheduler's main cost with a thousand
+// instances. The view may lag behind the store; placements still commit expecting each
+// instance's revision, and a conflict refreshes the instances it names.
+type instanceView struct {
+	st *store.Store
+	// sched turns a record into the scheduler's shape (agentConnected aside).
+	sched func(*instanceRecord) scheduler.Instance
+
+	start sync.Once
+	ready chan struct{} // closed once the first listing is in
+
+	mu       sync.Mutex
+	clusters map[string]map[string]*viewEntry // cluster → instance id → entry
+	seen     map[string]time.Time             // last heartbeat by instance id
+}
+
+// viewEntry is one instance as of revision rev. rec is never modified once in the view.
+type viewEntry struct {
+	rec   *instanceRecord
+	rev   int64
+	sched scheduler.Instance
+}
+
+func newInstanceView(st *store.Store, sched func(*instanceRecord) scheduler.Instance) *instanceView {
+	return &instanceView{st: st, sched: sched, ready: make(chan struct{}),
+		clusters: map[string]map[string]*viewEntry{}, seen: map[string]time.Time{}}
+}
+
+// wait starts the view on first use and waits for its first listing.
+func (v *instanceView) wait(ctx context.Context) error {
+	v.start.Do(func() { go v.run() })
+	select {
+	case <-v.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run lists instances and heartbeats, then follows both watches; when either breaks it
+// lists again. It runs for the life of the process.
+func (v *instanceView) run() {
+	ctx := context.Background()
+	first := true
+	for {
+		instRev, hbRev, err := v.list(ctx)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if first {
+			close(v.ready)
+			first = false
+		}
+		v.follow(ctx, instRev, hbRev)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// list reads every instance and heartbeat into the view and returns the revisions the
+// listings reflect.
+func (v *instanceView) list(ctx context.Context) (int64, int64, error) {
+	insts, instRev, err := v.st.ListAll(ctx, instancesPrefix)
+	if err != nil {
+		return 0, 0, err
+	}
+	hbs, hbRev, err := v.st.ListAll(ctx, heartbeatsPrefix)
+	if err != nil {
+		return 0, 0, err
+	}
+	listed := map[string]bool{}
+	for _, kv := range insts {
+		listed[kv.Key] = true
+		v.apply(store.Event{KV: kv})
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for cluster, entries := range v.clusters {
+		for id, e := range entries {
+			if !listed[instanceKey(cluster, id)] && e.rev <= instRev {
+				delete(entries, id)
+			}
+		}
+	}
+	for _, kv := range hbs {
+		v.applyHeartbeat(store.Event{KV: kv})
+	}
+	return instRev, hbRev, nil
+}
+
+// follow applies both watches' events until one of them breaks.
+func (v *instanceView) follow(ctx context.Context, instRev, hbRev int64) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	insts := v.st.Watch(ctx, instancesPrefix, instRev)
+	hbs := v.st.Watch(ctx, heartbeatsPrefix, hbRev)
+	for {
+		select {
+		case batch, ok := <-insts:
+			if !ok {
+				return
+			}
+			for _, ev := range batch {
+				v.apply(ev)
+			}
+		case batch, ok := <-hbs:
+			if !ok {
+				return
+			}
+			v.mu.Lock()
+			for _, ev := range batch {
+				v.applyHeartbeat(ev)
+			}
+			v.mu.Unlock()
+		}
+	}
+}
+
+// apply takes an instance event into the view unless the view already holds a newer
+// revision of that instance (its own commits arrive through put first).
+func (v *instanceView) apply(ev store.Event) {
+	rest := strings.TrimPrefix(ev.Key, instancesPrefix)
+	cluster, id, ok := strings.Cut(rest, "/")
+	if !ok {
+		return
+	}
+	if ev.Deleted {
+		v.mu.Lock()
+		if e := v.clusters[cluster][id]; e != nil && e.rev < ev.Revision {
+			delete(v.clusters[cluster], id)
+		}
+		v.mu.Unlock()
+		return
+	}
+	rec, err := decodeRecord[instanceRecord](ev.KV)
+	if err != nil {
+		return // an undecodable record cannot take tasks; the API reports the error
+	}
+	v.put(cluster, id, rec, ev.Revision)
+}
+
+// applyHeartbeat records an agent's last sign of life. Called with v.mu held.
+func (v *instanceView) applyHeartbeat(ev store.Event) {
+	id := strings.TrimPrefix(ev.Key, heartbeatsPrefix)
+	if ev.Deleted {
+		delete(v.seen, id)
+		return
+	}
+	var hb heartbeat
+	if json.Unmarshal(ev.Value, &hb) == nil {
+		v.seen[id] = hb.At
+	}
+}
+
+// put stores rec as of rev unless the view holds a newer revision.
+func (v *instanceView) put(cluster, id string, rec *instanceRecord, rev int64) {
+	sched := v.sched(rec)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	entries := v.clusters[cluster]
+	if entries == nil {
+		entries = map[string]*viewEntry{}
+		v.clusters[cluster] = entries
+	}
+	if e := entries[id]; e != nil && e.rev >= rev {
+		return
+	}
+	entries[id] = &viewEntry{rec: rec, rev: rev, sched: sched}
+}
+
+// refresh reads the named instances of cluster from the store, for when a commit found
+// them changed before the watch said so.
+func (v *instanceView) refresh(ctx context.Context, cluster string, ids []string) error {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = instanceKey(cluster, id)
+	}
+	kvs, err := v.st.GetMany(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for _, kv := range kvs {
+		v.apply(store.Event{KV: kv})
+	}
+	return nil
+}
+
+// snapshot returns the cluster's instances that are not INACTIVE, in the scheduler's shape
+// with agentConnected as of now, and their entries by id.
+func (v *instanceView) snapshot(cluster string, now time.Time, timeout time.Duration) ([]scheduler.Instance, map[string]*viewEntry) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	insts := make([]scheduler.Instance, 0, len(v.clusters[cluster]))
+	entries := make(map[string]*viewEntry, len(v.clusters[cluster]))
+	for id, e := range v.clusters[cluster] {
+		if e.rec.Instance.Status == instanceInactive {
+			continue
+		}
+		inst := e.sched
+		seen, ok := v.seen[id]
+		inst.AgentConnected = ok && now.Sub(seen) < timeout
+		insts = append(insts, inst)
+		entries[id] = e
+	}
+	// In key order, as a listing of the store would give them: placement among equals
+	// does not depend on map order.
+	slices.SortFunc(insts, func(a, b scheduler.Instance) int { return strings.Compare(a.ARN, b.ARN) })
+	return insts, entries
+}
