@@ -95,7 +95,9 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent state dir: %w", err)
 	}
 	a := &Agent{cfg: cfg, tasks: map[string]*taskRunner{}, leftovers: map[string][]runtime.ContainerInfo{}}
-	a.rep = newReporter(func(ctx context.Context, t *ecs.Task) error { return cfg.Conn.Report(ctx, a.instance, t) }, cfg.Log)
+	a.rep = newReporter(func(ctx context.Context, ts []*ecs.Task) ([]error, error) {
+		return cfg.Conn.Report(ctx, a.instance, ts)
+	}, cfg.Log)
 	return a, nil
 }
 

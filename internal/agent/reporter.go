@@ -7,15 +7,18 @@ import (
 	"sync"
 	"time"
 
+	"gantry/internal/agentconn"
 	"gantry/internal/ecs"
 )
 
 // reporter delivers task states to the server: the latest state of each task wins over
 // any older one not yet sent, reports of one task go out in order (one in flight per
-// task), and transient failures are retried until the server takes them, so a state is
-// never lost while the agent runs.
+// task), states of many tasks share a request, and transient failures are retried until
+// the server takes them, so a state is never lost while the agent runs.
 type reporter struct {
-	send func(context.Context, *ecs.Task) error
+	// send delivers a batch and returns the server's verdict per task, or an error
+	// for the whole batch.
+	send func(context.Context, []*ecs.Task) ([]error, error)
 	log  *slog.Logger
 
 	mu       sync.Mutex
@@ -25,7 +28,7 @@ type reporter struct {
 	wake     chan struct{}
 }
 
-func newReporter(send func(context.Context, *ecs.Task) error, log *slog.Logger) *reporter {
+func newReporter(send func(context.Context, []*ecs.Task) ([]error, error), log *slog.Logger) *reporter {
 	return &reporter{send: send, log: log, pending: map[string]*ecs.Task{}, inflight: map[string]bool{}, wake: make(chan struct{}, 1)}
 }
 
@@ -47,21 +50,24 @@ func (r *reporter) poke() {
 	}
 }
 
-// next takes the oldest pending report whose task has none in flight.
-func (r *reporter) next() *ecs.Task {
+// next takes up to max of the oldest pending reports whose tasks have none in flight.
+func (r *reporter) next(max int) []*ecs.Task {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, arn := range r.order {
-		if r.inflight[arn] {
+	var batch []*ecs.Task
+	kept := r.order[:0]
+	for _, arn := range r.order {
+		if len(batch) == max || r.inflight[arn] {
+			kept = append(kept, arn)
 			continue
 		}
-		t := r.pending[arn]
+		batch = append(batch, r.pending[arn])
 		delete(r.pending, arn)
-		r.order = append(r.order[:i:i], r.order[i+1:]...)
 		r.inflight[arn] = true
-		return t
 	}
-	return nil
+	clear(r.order[len(kept):])
+	r.order = kept
+	return batch
 }
 
 // done ends a delivery; a failed one is queued again unless a newer state replaced it.
@@ -88,33 +94,51 @@ func (r *reporter) run(ctx context.Context, workers int) {
 func (r *reporter) work(ctx context.Context) {
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
-		t := r.next()
-		if t == nil {
+		batch := r.next(agentconn.MaxReportBatch)
+		if len(batch) == 0 {
 			select {
 			case <-r.wake:
 			case <-ctx.Done():
 			}
 			continue
 		}
-		err := r.send(ctx, t)
-		r.log.Debug("report", "task", t.TaskArn, "status", t.LastStatus, "err", err)
-		var perm interface{ Permanent() bool }
-		switch {
-		case err == nil:
-			backoff = 50 * time.Millisecond
-			r.done(t, false)
-		case errors.As(err, &perm) && perm.Permanent():
-			r.log.Warn("server refused task report; dropping it", "task", t.TaskArn, "status", t.LastStatus, "err", err)
-			r.done(t, false)
-		default:
-			r.log.Debug("task report failed; retrying", "task", t.TaskArn, "err", err)
-			r.done(t, true)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
+		errs, err := r.send(ctx, batch)
+		retry := false
+		for i, t := range batch {
+			terr := err
+			if err == nil {
+				terr = errs[i]
 			}
-			backoff = min(2*backoff, 5*time.Second)
+			retry = r.settle(t, terr) || retry
 		}
+		if !retry {
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// settle ends the delivery of t that err answered and tells whether it is to be retried.
+func (r *reporter) settle(t *ecs.Task, err error) bool {
+	r.log.Debug("report", "task", t.TaskArn, "status", t.LastStatus, "err", err)
+	var perm interface{ Permanent() bool }
+	switch {
+	case err == nil:
+		r.done(t, false)
+		return false
+	case errors.As(err, &perm) && perm.Permanent():
+		r.log.Warn("server refused task report; dropping it", "task", t.TaskArn, "status", t.LastStatus, "err", err)
+		r.done(t, false)
+		return false
+	default:
+		r.log.Debug("task report failed; retrying", "task", t.TaskArn, "err", err)
+		r.done(t, true)
+		return true
 	}
 }
 

@@ -17,26 +17,36 @@ type permanent struct{}
 func (permanent) Error() string   { return "refused" }
 func (permanent) Permanent() bool { return true }
 
-// The reporter delivers the newest state of each task, retries failures without
-// reordering a task's states, and drops what the server refuses for good.
+// The reporter delivers the newest state of each task, retries failures (of a whole
+// request or of one task in it) without reordering a task's states, and drops what the
+// server refuses for good.
 func TestReporterDeliversNewestInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
 	got := map[string][]string{}
 	failOnce := map[string]bool{"b": true}
-	send := func(_ context.Context, tk *ecs.Task) error {
+	requestFails := true
+	send := func(_ context.Context, batch []*ecs.Task) ([]error, error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if tk.TaskArn == "c" {
-			return permanent{}
+		if requestFails { // the first request fails as a whole
+			requestFails = false
+			return nil, errors.New("connection refused")
 		}
-		if failOnce[tk.TaskArn] {
-			failOnce[tk.TaskArn] = false
-			return errors.New("server unreachable")
+		errs := make([]error, len(batch))
+		for i, tk := range batch {
+			switch {
+			case tk.TaskArn == "c":
+				errs[i] = permanent{}
+			case failOnce[tk.TaskArn]:
+				failOnce[tk.TaskArn] = false
+				errs[i] = errors.New("server busy")
+			default:
+				got[tk.TaskArn] = append(got[tk.TaskArn], tk.LastStatus)
+			}
 		}
-		got[tk.TaskArn] = append(got[tk.TaskArn], tk.LastStatus)
-		return nil
+		return errs, nil
 	}
 	r := newReporter(send, slog.New(slog.DiscardHandler))
 	r.submit(&ecs.Task{TaskArn: "a", LastStatus: ecs.TaskPending})

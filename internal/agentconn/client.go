@@ -44,20 +44,22 @@ func (c *Client) sign(req *http.Request, body []byte) error {
 	return v4.NewSigner().SignHTTP(req.Context(), c.Credentials, req, hex.EncodeToString(sum[:]), "ecs", c.Region, time.Now())
 }
 
-// Report sends the state of one task of instanceArn.
-func (c *Client) Report(ctx context.Context, instanceArn string, t *ecs.Task) error {
-	body, err := json.Marshal(t)
+// Report sends the states of up to MaxReportBatch tasks of instanceArn and returns the
+// server's verdict on each (nil: taken; a *ReportError otherwise), or an error when the
+// request as a whole failed.
+func (c *Client) Report(ctx context.Context, instanceArn string, tasks []*ecs.Task) ([]error, error) {
+	body, err := json.Marshal(ReportBatch{Tasks: tasks})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	u := strings.TrimSuffix(c.Server, "/") + ReportPath + "?" + InstanceParam + "=" + url.QueryEscape(instanceArn)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if err := c.sign(req, body); err != nil {
-		return err
+		return nil, err
 	}
 	hc := c.HTTP
 	if hc == nil {
@@ -65,14 +67,24 @@ func (c *Client) Report(ctx context.Context, instanceArn string, t *ecs.Task) er
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
+	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return &ReportError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
+		return nil, &ReportError{Status: resp.StatusCode, Message: string(bytes.TrimSpace(msg))}
 	}
-	return nil
+	var out ReportResults
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Results) != len(tasks) {
+		return nil, fmt.Errorf("reading the server's answer to a report of %d tasks: %d results, %v", len(tasks), len(out.Results), err)
+	}
+	errs := make([]error, len(tasks))
+	for i, r := range out.Results {
+		if r.Status/100 != 2 {
+			errs[i] = &ReportError{Status: r.Status, Message: r.Message}
+		}
+	}
+	return errs, nil
 }
 
 // ReportError is a report or tunnel the server refused.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 // Control is what the hub needs from the control plane (package ecs provides it).
 type Control interface {
 	WatchAssignments(ctx context.Context, instanceArn string) (<-chan ecs.AssignmentUpdate, error)
-	ReportTask(ctx context.Context, instanceArn string, t *ecs.Task) error
+	ReportTasks(ctx context.Context, instanceArn string, tasks []*ecs.Task) []error
 	Heartbeat(ctx context.Context, instanceArn, server string) error
 	InstanceExists(ctx context.Context, instanceArn string) error
 }
@@ -46,8 +47,8 @@ const DefaultPingEvery = 5 * time.Second
 // pushTimeout bounds how long an agent may take to accept an assignment update.
 const pushTimeout = 10 * time.Second
 
-// maxReportBytes bounds a task report.
-const maxReportBytes = 1 << 20
+// maxReportBytes bounds a report request (MaxReportBatch task states).
+const maxReportBytes = 8 << 20
 
 // Hub serves agent connections on the server.
 type Hub struct {
@@ -100,36 +101,45 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Hub) report(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxReportBytes+1))
 	if err != nil || len(body) > maxReportBytes {
-		http.Error(w, "report body unreadable or over 1 MiB", http.StatusRequestEntityTooLarge)
+		http.Error(w, "report body unreadable or over 8 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
 	if err := h.cfg.Authenticate(r, body); err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
-	var t ecs.Task
-	if err := json.Unmarshal(body, &t); err != nil {
-		http.Error(w, "report: "+err.Error(), http.StatusBadRequest)
+	var batch ReportBatch
+	if err := json.Unmarshal(body, &batch); err != nil || len(batch.Tasks) > MaxReportBatch || slices.Contains(batch.Tasks, nil) {
+		http.Error(w, fmt.Sprintf("report: want {\"tasks\": [up to %d task states]}: %v", MaxReportBatch, err), http.StatusBadRequest)
 		return
 	}
-	if err := h.cfg.Control.ReportTask(r.Context(), r.URL.Query().Get(InstanceParam), &t); err != nil {
-		writeControlError(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// writeControlError answers with the status of an AWS-shaped error (the caller's
-// mistakes are 4xx) and 500 for the rest.
-func writeControlError(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
-	if apiErr, ok := errors.AsType[*awsapi.Error](err); ok {
-		code = apiErr.Status
-		if apiErr.Code == "ThrottlingException" {
-			code = http.StatusServiceUnavailable // busy, not wrong: the agent retries
+	errs := h.cfg.Control.ReportTasks(r.Context(), r.URL.Query().Get(InstanceParam), batch.Tasks)
+	out := ReportResults{Results: make([]ReportResult, len(errs))}
+	for i, err := range errs {
+		out.Results[i] = ReportResult{Status: http.StatusNoContent}
+		if err != nil {
+			out.Results[i] = ReportResult{Status: controlErrorStatus(err), Message: err.Error()}
 		}
 	}
-	http.Error(w, err.Error(), code)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// writeControlError answers with the status of an AWS-shaped error.
+func writeControlError(w http.ResponseWriter, err error) {
+	http.Error(w, err.Error(), controlErrorStatus(err))
+}
+
+// controlErrorStatus is the HTTP status of an error of the control plane: the caller's
+// mistakes are 4xx, being busy is 503 (the agent retries), the rest 500.
+func controlErrorStatus(err error) int {
+	if apiErr, ok := errors.AsType[*awsapi.Error](err); ok {
+		if apiErr.Code == "ThrottlingException" {
+			return http.StatusServiceUnavailable
+		}
+		return apiErr.Status
+	}
+	return http.StatusInternalServerError
 }
 
 func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {

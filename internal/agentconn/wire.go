@@ -1,5 +1,7 @@
 package agentconn
 
+import "gantry/internal/ecs"
+
 // Protocol is the Upgrade token of the tunnel.
 const Protocol = "gantry-agent/1"
 
@@ -15,6 +17,27 @@ const (
 	TaskPath   = "/v1/tasks/"      // + {taskID}/logs (GET) and {taskID}/exec (POST)
 	ImagesPath = "/v1/images"      // GET list, POST ?ref= import, POST /load, DELETE ?ref=
 )
+
+// ReportBatch is the body of a POST to ReportPath: the latest state of some tasks of one
+// instance, each task at most once.
+type ReportBatch struct {
+	Tasks []*ecs.Task `json:"tasks"`
+}
+
+// ReportResults is the answer to a ReportBatch: one result per task, in order.
+type ReportResults struct {
+	Results []ReportResult `json:"results"`
+}
+
+// ReportResult is the server's answer to one task's report: Status 204 when taken, else
+// the HTTP status its error maps to (4xx: resending cannot help) and a message.
+type ReportResult struct {
+	Status  int    `json:"status"`
+	Message string `json:"message,omitempty"`
+}
+
+// MaxReportBatch is how many task states an agent sends in one report request.
+const MaxReportBatch = 64
 
 // InstanceParam names the container instance ARN in the query of agent requests.
 const InstanceParam = "containerInstance"

@@ -3,6 +3,7 @@ package ecs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -55,12 +56,15 @@ func (v *instanceView) wait(ctx context.Context) error {
 }
 
 // run lists instances and heartbeats, then follows both watches; when either breaks it
-// lists again. It runs for the life of the process.
+// lists again. It runs until the store is closed.
 func (v *instanceView) run() {
 	ctx := context.Background()
 	first := true
 	for {
 		instRev, hbRev, err := v.list(ctx)
+		if errors.Is(err, store.ErrClosed) {
+			return
+		}
 		if err != nil {
 			time.Sleep(200 * time.Millisecond)
 			continue

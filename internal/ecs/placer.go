@@ -193,9 +193,15 @@ func (s *Service) commitBatch(ctx context.Context, cluster string, jobs []*clust
 			for id, rec := range b.touched {
 				s.view.put(cluster, id, rec, rev)
 			}
+			for _, t := range b.tasks {
+				s.tasks.put(taskKey(cluster, t.id), t.rec, rev)
+			}
 		}
 	}
 	if errors.Is(err, store.ErrConflict) {
+		for _, t := range b.tasks {
+			s.tasks.drop(taskKey(cluster, t.id))
+		}
 		if ferr := s.view.refresh(ctx, cluster, b.touchedIDs()); ferr != nil {
 			err = ferr
 		}
@@ -220,6 +226,12 @@ type batch struct {
 	entries map[string]*viewEntry      // as read from the view
 	touched map[string]*instanceRecord // copies changed by this batch
 	writes  []store.Write
+	tasks   []batchTask // the task records among writes
+}
+
+type batchTask struct {
+	id  string
+	rec *taskRecord
 }
 
 func (s *Service) newBatch(cluster string) *batch {
@@ -285,10 +297,12 @@ func (b *batch) place(l *launch, choose placeFunc) (*runTaskOutput, error) {
 		rec.Usage.add(l.needs)
 		b.resched(id)
 		out.Tasks = append(out.Tasks, task)
-		w, err := putRecord(taskKey(l.cluster, taskID), &taskRecord{Task: *task, Cluster: l.cluster, InstanceID: id, Booking: l.needs}, 0)
+		trec := &taskRecord{Task: *task, Cluster: l.cluster, InstanceID: id, Booking: l.needs}
+		w, err := putRecord(taskKey(l.cluster, taskID), trec, 0)
 		if err != nil {
 			return nil, err
 		}
+		b.tasks = append(b.tasks, batchTask{id: taskID, rec: trec})
 		a, err := putRecord(assignmentKey(id, taskID), assignment{Cluster: l.cluster, DesiredStatus: TaskRunning}, 0)
 		if err != nil {
 			return nil, err
@@ -312,6 +326,7 @@ func (b *batch) release(rec *taskRecord, rev int64) error {
 	if err != nil {
 		return err
 	}
+	b.tasks = append(b.tasks, batchTask{id: idOfKey(rec.Task.TaskArn), rec: rec})
 	if inst := b.instance(rec.InstanceID); inst != nil {
 		inst.Usage.remove(rec.Booking)
 		b.resched(rec.InstanceID)

@@ -46,6 +46,8 @@ type Service struct {
 	// to their usage per cluster (placer.go).
 	view      *instanceView
 	committer committer
+	// tasks caches the task records this server wrote lately (taskcache.go).
+	tasks taskCache
 	// assignments feeds every connected agent's assignment changes from one store watch.
 	assignments *assignmentFeed
 }

@@ -133,8 +133,8 @@ func (s *Service) loadAssignment(ctx context.Context, kv store.KV, defs map[stri
 	var rec *taskRecord
 	for wait := time.Millisecond; ; wait *= 2 {
 		var rev int64
-		rec, rev, err = getRecord[taskRecord](ctx, s.store, taskKey(a.Cluster, idOfKey(kv.Key)))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		rec, rev, err = s.loadTaskAtLeast(ctx, a.Cluster, idOfKey(kv.Key), kv.Revision)
+		if err != nil && !errors.Is(err, errTaskNotFound) {
 			return nil, err
 		}
 		if (err == nil && rev >= kv.Revision) || wait > 512*time.Millisecond {
@@ -158,60 +158,6 @@ func (s *Service) loadAssignment(ctx context.Context, kv store.KV, defs map[stri
 		defs[td.TaskDefinitionARN] = td
 	}
 	return &Assignment{Task: &rec.Task, TaskDefinition: td}, nil
-}
-
-// ReportTask merges what the agent of instanceArn reports about one of its tasks: a
-// later lastStatus (never an earlier one), timestamps not yet set, the stop code and
-// reason if none is set, health, attachments and each container's state. A task that
-// reaches RUNNING counts as running on its instance (a marker key, so that the report
-// does not touch the instance record); one that reaches STOPPED releases its booking and
-// leaves the agent's assignments.
-func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) error {
-	cluster, instanceID, err := s.splitInstanceArn(instanceArn)
-	if err != nil {
-		return err
-	}
-	id, err := s.taskID(cluster, r.TaskArn)
-	if err != nil {
-		return err
-	}
-	if _, ok := taskStatusOrder[r.LastStatus]; !ok {
-		return awsapi.InvalidParameter("lastStatus: %q is not a task status", r.LastStatus)
-	}
-	return retryOnConflict(ctx, func() error {
-		rec, rev, err := s.loadTask(ctx, cluster, id)
-		if err != nil {
-			return err
-		}
-		if rec.InstanceID != instanceID {
-			return awsapi.InvalidParameter("task: %s does not run on %s", r.TaskArn, instanceArn)
-		}
-		if rec.Task.LastStatus == TaskStopped {
-			return nil
-		}
-		wasRunning := taskStatusOrder[rec.Task.LastStatus] >= taskStatusOrder[TaskRunning]
-		wasDesired := rec.Task.DesiredStatus
-		mergeReport(&rec.Task, r)
-		if rec.Task.LastStatus == TaskStopped {
-			return s.release(ctx, rec, rev)
-		}
-		var writes []store.Write
-		if rec.Task.DesiredStatus != wasDesired {
-			// The assignment carries the desired status: only a change concerns the agent.
-			writes, err = s.assignmentWrites(rec, rev)
-		} else {
-			var w store.Write
-			w, err = putRecord(taskKey(cluster, id), rec, rev)
-			writes = []store.Write{w}
-		}
-		if err != nil {
-			return err
-		}
-		if !wasRunning && rec.Task.LastStatus == TaskRunning {
-			writes = append(writes, store.Write{Key: runningKey(cluster, instanceID, id), Value: []byte{}, Expect: store.Any})
-		}
-		return s.store.Commit(ctx, writes...)
-	})
 }
 
 // mergeReport applies an agent's report r to the stored task t.

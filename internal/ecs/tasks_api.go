@@ -150,7 +150,7 @@ func (s *Service) stopTask(ctx context.Context, cluster, id, code, reason string
 		if err != nil {
 			return err
 		}
-		return s.store.Commit(ctx, writes...)
+		return s.commitTask(ctx, rec, writes)
 	})
 	return out, err
 }

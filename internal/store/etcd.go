@@ -2,10 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -26,6 +28,25 @@ type Config struct {
 type Store struct {
 	etcd *embed.Etcd
 	kv   *clientv3.Client
+
+	// Every call holds mu for reading while it uses etcd, and Close takes it for writing:
+	// a call racing with Close fails with ErrClosed instead of reaching a closed
+	// backend (which panics in bbolt).
+	mu     sync.RWMutex
+	closed bool
+}
+
+// ErrClosed means the store was closed.
+var ErrClosed = errors.New("store: closed")
+
+// enter starts a call; the caller must call s.mu.RUnlock when it no longer uses etcd.
+func (s *Store) enter() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
 }
 
 // Open starts the embedded etcd in cfg.Dir and returns once it serves requests.
@@ -100,6 +121,12 @@ func etcdConfig(dir string) (*embed.Config, error) {
 
 // Close stops etcd. Every write acknowledged before Close is on disk.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	s.kv.Close()
 	s.etcd.Close()
 	return nil

@@ -43,6 +43,10 @@ type Write struct {
 
 // Get returns the value at key, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (KV, error) {
+	if err := s.enter(); err != nil {
+		return KV{}, err
+	}
+	defer s.mu.RUnlock()
 	resp, err := s.kv.Get(ctx, key, clientv3.WithSerializable())
 	if err != nil {
 		return KV{}, fmt.Errorf("reading %s: %w", key, err)
@@ -56,6 +60,10 @@ func (s *Store) Get(ctx context.Context, key string) (KV, error) {
 
 // GetMany reads several keys in one consistent snapshot; missing keys are absent from the map.
 func (s *Store) GetMany(ctx context.Context, keys []string) (map[string]KV, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
 	ops := make([]clientv3.Op, len(keys))
 	for i, k := range keys {
 		ops[i] = clientv3.OpGet(k, clientv3.WithSerializable())
@@ -77,6 +85,10 @@ func (s *Store) GetMany(ctx context.Context, keys []string) (map[string]KV, erro
 // whether more remain. Listing resumes after the key `from` when it is not empty; with
 // desc the order is reversed and listing resumes before `from`.
 func (s *Store) List(ctx context.Context, prefix, from string, limit int, desc bool) ([]KV, bool, error) {
+	if err := s.enter(); err != nil {
+		return nil, false, err
+	}
+	defer s.mu.RUnlock()
 	start, end := prefix, clientv3.GetPrefixRangeEnd(prefix)
 	switch {
 	case from != "" && desc:
@@ -111,6 +123,10 @@ func (s *Store) Commit(ctx context.Context, writes ...Write) error {
 // CommitRev is Commit that also returns the revision the writes were stored at, which
 // is the revision of each written key from then on.
 func (s *Store) CommitRev(ctx context.Context, writes ...Write) (int64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
 	var conds []clientv3.Cmp
 	ops := make([]clientv3.Op, 0, len(writes))
 	for _, w := range writes {

@@ -16,6 +16,10 @@ type Event struct {
 // ListAll returns every key under prefix and the store revision the listing reflects, so
 // that a Watch from that revision misses no change made after it.
 func (s *Store) ListAll(ctx context.Context, prefix string) ([]KV, int64, error) {
+	if err := s.enter(); err != nil {
+		return nil, 0, err
+	}
+	defer s.mu.RUnlock()
 	resp, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithSerializable())
 	if err != nil {
 		return nil, 0, fmt.Errorf("listing %s: %w", prefix, err)
@@ -33,8 +37,13 @@ func (s *Store) ListAll(ctx context.Context, prefix string) ([]KV, int64, error)
 // again with ListAll and watches from the listing's revision.
 func (s *Store) Watch(ctx context.Context, prefix string, after int64) <-chan []Event {
 	out := make(chan []Event)
+	if err := s.enter(); err != nil {
+		close(out)
+		return out
+	}
 	ctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	wch := s.kv.Watch(ctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(after+1))
+	s.mu.RUnlock()
 	go func() {
 		defer close(out)
 		defer cancel()
@@ -62,6 +71,10 @@ func (s *Store) Watch(ctx context.Context, prefix string, after int64) <-chan []
 // Revision returns the store's current revision, from which a Watch sees every later
 // change.
 func (s *Store) Revision(ctx context.Context) (int64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
 	resp, err := s.kv.Get(ctx, "\x00", clientv3.WithSerializable(), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, fmt.Errorf("reading the store's revision: %w", err)
@@ -71,6 +84,10 @@ func (s *Store) Revision(ctx context.Context) (int64, error) {
 
 // Count returns how many keys there are under prefix.
 func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.mu.RUnlock()
 	resp, err := s.kv.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
 	if err != nil {
 		return 0, fmt.Errorf("counting %s: %w", prefix, err)
