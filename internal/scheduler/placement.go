@@ -118,20 +118,23 @@ func Place(req Request, instances []Instance, rnd *rand.Rand) ([]Placement, []Fa
 		failures   []Failure
 		seen       = map[Failure]bool{}
 		fit        = make([]int, 0, len(p.cands))
-		why        []Failure
+		// reasons holds why each candidate cannot take the next task. Booking a task
+		// changes only the candidate it went to, so only that one is looked at again.
+		reasons = make([]string, len(p.cands))
 	)
+	for i := range p.cands {
+		reasons[i] = p.reason(i)
+	}
 	for range req.Count {
-		fit, why = fit[:0], why[:0]
-		for i := range p.cands {
-			if r := p.reason(i); r != "" {
-				why = append(why, Failure{Arn: p.cands[i].inst.ARN, Reason: r})
-				continue
+		fit = fit[:0]
+		for i, r := range reasons {
+			if r == "" {
+				fit = append(fit, i)
 			}
-			fit = append(fit, i)
 		}
 		if len(fit) == 0 {
-			for _, f := range why {
-				if !seen[f] {
+			for i, r := range reasons {
+				if f := (Failure{Arn: p.cands[i].inst.ARN, Reason: r}); !seen[f] {
 					seen[f] = true
 					failures = append(failures, f)
 				}
@@ -140,6 +143,7 @@ func Place(req Request, instances []Instance, rnd *rand.Rand) ([]Placement, []Fa
 		}
 		i := p.choose(fit, rnd)
 		p.book(i)
+		reasons[i] = p.reason(i)
 		placements = append(placements, Placement{Instance: p.cands[i].inst.ARN})
 	}
 	return placements, failures, nil
@@ -163,6 +167,7 @@ type planner struct {
 	// spread indexes, per spread-by-attribute strategy, which value each candidate has,
 	// so the per-task scan compares integers instead of looking up maps.
 	spread map[string]*spreadIndex
+	keys   []int // narrow's scratch
 }
 
 // spreadIndex counts tasks of the group per value of one attribute.
@@ -172,7 +177,7 @@ type spreadIndex struct {
 }
 
 func newPlanner(req Request, instances []Instance) (*planner, error) {
-	p := &planner{req: req, cands: make([]cand, 0, len(instances))}
+	p := &planner{req: req, cands: make([]cand, 0, len(instances)), keys: make([]int, 0, len(instances))}
 	if err := p.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
@@ -348,26 +353,37 @@ func (p *planner) choose(fit []int, rnd *rand.Rand) int {
 }
 
 // narrow keeps the candidates with the lowest key for s: remaining cpu or
-// memory for binpack, tasks of the group for spread.
+// memory for binpack, tasks of the group for spread. Keys go to a scratch
+// slice in one tight loop per kind: this runs for every task over every
+// candidate that fits.
 func (p *planner) narrow(idx []int, s Strategy) []int {
-	var key func(i int) int
+	keys := p.keys[:0]
 	switch s.Field {
 	case "cpu":
-		key = func(i int) int { return p.cands[i].cpu }
+		for _, i := range idx {
+			keys = append(keys, p.cands[i].cpu)
+		}
 	case "memory":
-		key = func(i int) int { return p.cands[i].mem }
+		for _, i := range idx {
+			keys = append(keys, p.cands[i].mem)
+		}
 	case "instanceId", "host":
 		ownOnly := boolInt(p.req.Group == "")
-		key = func(i int) int { return p.cands[i].groupSize + p.cands[i].placed*ownOnly }
+		for _, i := range idx {
+			keys = append(keys, p.cands[i].groupSize+p.cands[i].placed*ownOnly)
+		}
 	default:
 		spread := p.spread[strings.TrimPrefix(s.Field, attributePrefix)]
-		key = func(i int) int { return spread.counts[spread.valueOf[i]] }
+		for _, i := range idx {
+			keys = append(keys, spread.counts[spread.valueOf[i]])
+		}
 	}
+	p.keys = keys
 	// Filter in place: idx is the planner's own scratch slice.
 	out := idx[:0]
 	min := 0
-	for _, i := range idx {
-		k := key(i)
+	for n, i := range idx {
+		k := keys[n]
 		switch {
 		case len(out) == 0 || k < min:
 			out, min = append(out[:0], i), k
