@@ -34,6 +34,9 @@ func (a *Agent) apply(ctx context.Context, up ecs.AssignmentUpdate) {
 		wanted[as.Task.TaskArn] = true
 		a.applyOne(ctx, as)
 	}
+	for _, arn := range up.Unchanged {
+		wanted[arn] = true // as sent before on this connection: nothing to do
+	}
 	if !up.Full {
 		return
 	}

@@ -28,8 +28,10 @@ type feedSub struct {
 	closed bool
 }
 
-// subscribeBuffer is how many events a subscriber may have pending before it is dropped.
-const subscribeBuffer = 1024
+// subscribeBuffer is how many events a subscriber may have pending before it is dropped
+// (and lists again). Each connected agent has one: with a thousand agents, 1024 slots
+// each held 60 MiB.
+const subscribeBuffer = 256
 
 // subscribe returns a channel of the events under instanceID's assignments committed
 // from now on; it is closed when the subscriber must list again. cancel ends it.

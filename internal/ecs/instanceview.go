@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ type instanceView struct {
 
 	mu       sync.Mutex
 	clusters map[string]map[string]*viewEntry // cluster → instance id → entry
+	order    map[string][]string              // cluster → its instance ids in key order; nil when to be sorted again
 	seen     map[string]time.Time             // last heartbeat by instance id
 }
 
@@ -41,7 +43,7 @@ type viewEntry struct {
 
 func newInstanceView(st *store.Store, sched func(*instanceRecord) scheduler.Instance) *instanceView {
 	return &instanceView{st: st, sched: sched, ready: make(chan struct{}),
-		clusters: map[string]map[string]*viewEntry{}, seen: map[string]time.Time{}}
+		clusters: map[string]map[string]*viewEntry{}, order: map[string][]string{}, seen: map[string]time.Time{}}
 }
 
 // wait starts the view on first use and waits for its first listing.
@@ -100,6 +102,7 @@ func (v *instanceView) list(ctx context.Context) (int64, int64, error) {
 		for id, e := range entries {
 			if !listed[instanceKey(cluster, id)] && e.rev <= instRev {
 				delete(entries, id)
+				delete(v.order, cluster)
 			}
 		}
 	}
@@ -149,6 +152,7 @@ func (v *instanceView) apply(ev store.Event) {
 		v.mu.Lock()
 		if e := v.clusters[cluster][id]; e != nil && e.rev < ev.Revision {
 			delete(v.clusters[cluster], id)
+			delete(v.order, cluster)
 		}
 		v.mu.Unlock()
 		return
@@ -183,8 +187,12 @@ func (v *instanceView) put(cluster, id string, rec *instanceRecord, rev int64) {
 		entries = map[string]*viewEntry{}
 		v.clusters[cluster] = entries
 	}
-	if e := entries[id]; e != nil && e.rev >= rev {
+	e := entries[id]
+	if e != nil && e.rev >= rev {
 		return
+	}
+	if e == nil {
+		delete(v.order, cluster)
 	}
 	entries[id] = &viewEntry{rec: rec, rev: rev, sched: sched}
 }
@@ -206,14 +214,24 @@ func (v *instanceView) refresh(ctx context.Context, cluster string, ids []string
 	return nil
 }
 
-// snapshot returns the cluster's instances that are not INACTIVE, in the scheduler's shape
-// with agentConnected as of now, and their entries by id.
+// snapshot returns the cluster's instances that are not INACTIVE, in key order (as a
+// listing of the store gives them, so that placement among equals does not depend on
+// map order) and in the scheduler's shape with agentConnected as of now, and every
+// instance's entry by id.
 func (v *instanceView) snapshot(cluster string, now time.Time, timeout time.Duration) ([]scheduler.Instance, map[string]*viewEntry) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	insts := make([]scheduler.Instance, 0, len(v.clusters[cluster]))
-	entries := make(map[string]*viewEntry, len(v.clusters[cluster]))
-	for id, e := range v.clusters[cluster] {
+	all := v.clusters[cluster]
+	ids, ok := v.order[cluster]
+	if !ok {
+		ids = slices.Sorted(maps.Keys(all))
+		v.order[cluster] = ids
+	}
+	insts := make([]scheduler.Instance, 0, len(ids))
+	entries := make(map[string]*viewEntry, len(ids))
+	for _, id := range ids {
+		e := all[id]
+		entries[id] = e
 		if e.rec.Instance.Status == instanceInactive {
 			continue
 		}
@@ -221,10 +239,6 @@ func (v *instanceView) snapshot(cluster string, now time.Time, timeout time.Dura
 		seen, ok := v.seen[id]
 		inst.AgentConnected = ok && now.Sub(seen) < timeout
 		insts = append(insts, inst)
-		entries[id] = e
 	}
-	// In key order, as a listing of the store would give them: placement among equals
-	// does not depend on map order.
-	slices.SortFunc(insts, func(a, b scheduler.Instance) int { return strings.Compare(a.ARN, b.ARN) })
 	return insts, entries
 }

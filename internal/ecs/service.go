@@ -31,6 +31,9 @@ type Config struct {
 	// StoppedTaskRetention is how long STOPPED tasks stay describable; 0 means
 	// DefaultStoppedTaskRetention.
 	StoppedTaskRetention time.Duration
+	// AssignmentResync is how often an agent is sent its full assignment set again; 0
+	// means DefaultAssignmentResync.
+	AssignmentResync time.Duration
 }
 
 // Service handles ECS actions against the store.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"time"
 
@@ -19,12 +20,15 @@ type Assignment struct {
 }
 
 // AssignmentUpdate is what WatchAssignments sends: with Full, the instance's complete set
-// (tasks not listed are no longer the agent's); without it, changed tasks and the ARNs of
-// tasks that left the set (stopped and released).
+// (tasks neither in Assignments nor in Unchanged are no longer the agent's); without it,
+// changed tasks and the ARNs of tasks that left the set (stopped and released).
 type AssignmentUpdate struct {
 	Full        bool         `json:"full,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
-	Removed     []string     `json:"removed,omitempty"`
+	// Unchanged lists, in a Full update, the ARNs of tasks whose assignment is as this
+	// watch last sent it: the periodic resend costs a listing, not every task again.
+	Unchanged []string `json:"unchanged,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
 }
 
 // WatchAssignments sends an instance's assignments: first the full set, then changes as
@@ -39,8 +43,9 @@ func (s *Service) WatchAssignments(ctx context.Context, instanceArn string) (<-c
 	go func() {
 		defer close(out)
 		defs := map[string]*TaskDefinition{} // task definitions are immutable: cache them
+		sent := map[string]int64{}           // task id → revision of its assignment as sent
 		for ctx.Err() == nil {
-			if err := s.watchAssignmentsOnce(ctx, id, defs, out); err != nil && ctx.Err() == nil {
+			if err := s.watchAssignmentsOnce(ctx, id, defs, sent, out); err != nil && ctx.Err() == nil {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
@@ -48,7 +53,7 @@ func (s *Service) WatchAssignments(ctx context.Context, instanceArn string) (<-c
 	return out, nil
 }
 
-func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, defs map[string]*TaskDefinition, out chan<- AssignmentUpdate) error {
+func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, defs map[string]*TaskDefinition, sent map[string]int64, out chan<- AssignmentUpdate) error {
 	// Subscribe before listing, so that no change falls between the two.
 	events, cancel := s.assignments.subscribe(instanceID)
 	defer cancel()
@@ -58,21 +63,35 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 		return err
 	}
 	full := AssignmentUpdate{Full: true, Assignments: []Assignment{}}
+	listed := make(map[string]int64, len(kvs))
 	for _, kv := range kvs {
+		id := idOfKey(kv.Key)
+		if sent[id] == kv.Revision {
+			a, err := decodeRecord[assignment](kv)
+			if err != nil {
+				return err
+			}
+			full.Unchanged = append(full.Unchanged, s.taskArn(a.Cluster, id))
+			listed[id] = kv.Revision
+			continue
+		}
 		a, err := s.loadAssignment(ctx, kv, defs)
 		if err != nil {
 			return err
 		}
 		if a != nil {
 			full.Assignments = append(full.Assignments, *a)
+			listed[id] = kv.Revision
 		}
 	}
 	if !send(ctx, out, full) {
 		return nil
 	}
+	clear(sent)
+	maps.Copy(sent, listed)
 	// The full set goes out again now and then, so a receiver converges even if a
 	// change went astray between here and the agent.
-	resync := time.After(AssignmentResync)
+	resync := time.After(s.assignmentResync())
 	for {
 		var ev store.Event
 		var ok bool
@@ -92,6 +111,7 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 		var up AssignmentUpdate
 		if ev.Deleted {
 			up.Removed = []string{idOfKey(ev.Key)}
+			delete(sent, idOfKey(ev.Key))
 		} else {
 			a, err := s.loadAssignment(ctx, ev.KV, defs)
 			if err != nil {
@@ -105,11 +125,22 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 		if !send(ctx, out, up) {
 			return nil
 		}
+		if !ev.Deleted {
+			sent[idOfKey(ev.Key)] = ev.Revision
+		}
 	}
 }
 
-// AssignmentResync is how often WatchAssignments sends an instance's full set again.
-const AssignmentResync = 30 * time.Second
+// DefaultAssignmentResync is how often WatchAssignments sends an instance's full set
+// again, unless Config.AssignmentResync says otherwise.
+const DefaultAssignmentResync = 30 * time.Second
+
+func (s *Service) assignmentResync() time.Duration {
+	if s.cfg.AssignmentResync > 0 {
+		return s.cfg.AssignmentResync
+	}
+	return DefaultAssignmentResync
+}
 
 func send[T any](ctx context.Context, ch chan<- T, v T) bool {
 	select {

@@ -150,3 +150,52 @@ func TestRunTaskClientToken(t *testing.T) {
 		t.Fatalf("%d client tokens left after their retention", len(kvs))
 	}
 }
+
+// An agent's watch sends the full assignment set first, changes as they happen, and a
+// periodic full set again in which what it already sent is named, not sent again.
+func TestWatchAssignmentsResendsOnlyChanges(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := openStore(t)
+	s := New(Config{Region: "us-east-1", Account: "000000000000", AssignmentResync: 300 * time.Millisecond}, st, rootOnly{})
+	if err := s.EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inst := registerInstance(t, s, 4096, 1024)
+	if _, err := s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", Count: new(int32(2))})
+	if err != nil || len(out.Tasks) != 2 {
+		t.Fatalf("RunTask: %v %v", out, err)
+	}
+	updates, err := s.WatchAssignments(ctx, inst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func() AssignmentUpdate {
+		t.Helper()
+		select {
+		case up := <-updates:
+			return up
+		case <-time.After(10 * time.Second):
+			t.Fatal("no assignment update within 10 s")
+			return AssignmentUpdate{}
+		}
+	}
+	if up := next(); !up.Full || len(up.Assignments) != 2 || len(up.Unchanged) != 0 {
+		t.Fatalf("first update: full %v, %d assignments, %d unchanged; want full with 2", up.Full, len(up.Assignments), len(up.Unchanged))
+	}
+	stopped := out.Tasks[0].TaskArn
+	if _, err := s.stopTaskAction(ctx, nil, &stopTaskInput{Task: stopped}); err != nil {
+		t.Fatal(err)
+	}
+	up := next()
+	if up.Full || len(up.Assignments) != 1 || up.Assignments[0].Task.TaskArn != stopped || up.Assignments[0].Task.DesiredStatus != TaskStopped {
+		t.Fatalf("after StopTask: %+v, want the stopped task alone", up)
+	}
+	up = next()
+	if !up.Full || len(up.Assignments) != 0 || len(up.Unchanged) != 2 {
+		t.Fatalf("resend: full %v, %d assignments, unchanged %v; want both tasks named unchanged", up.Full, len(up.Assignments), up.Unchanged)
+	}
+}
