@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +78,7 @@ func main() {
 	idle := flag.Duration("idle", 10*time.Second, "idle: how long the server sits idle before its memory is read")
 	keepLogs := flag.Bool("keep-logs", false, "copy the servers' and dockerd's logs out of the work dir before it is removed")
 	flag.StringVar(&debugListen, "debug-listen", "", "serve the servers' Go profiler on this loopback address (go tool pprof http://ADDR/debug/pprof/profile)")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (clients and hollow agents) to this file")
 	flag.Parse()
 
 	cfg := config{parts: map[string]bool{}, warmup: *warmup, runs: *runs, skipDocker: *skipDocker,
@@ -107,11 +109,22 @@ func main() {
 	if os.Geteuid() != 0 {
 		usage("run as root (containers, overlay mounts, network namespaces, iptables)")
 	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			usage("-cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			usage("-cpuprofile: %v", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	err := run(ctx, cfg)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
