@@ -24,15 +24,18 @@ import (
 type Control interface {
 	WatchAssignments(ctx context.Context, instanceArn string) (<-chan ecs.AssignmentUpdate, error)
 	ReportTasks(ctx context.Context, instanceArn string, tasks []*ecs.Task) []error
+	// AuthorizeInstance checks that instanceArn is registered and principal may act as
+	// its agent.
+	AuthorizeInstance(ctx context.Context, instanceArn, principal string) error
 	Heartbeat(ctx context.Context, instanceArn, server string) error
-	InstanceExists(ctx context.Context, instanceArn string) error
 }
 
 // HubConfig configures a Hub.
 type HubConfig struct {
 	Control Control
-	// Authenticate checks a request's signature; body is the full request body.
-	Authenticate func(r *http.Request, body []byte) error
+	// Authenticate checks a request's signature (body is the full request body) and
+	// returns the principal that signed it.
+	Authenticate func(r *http.Request, body []byte) (string, error)
 	// Name identifies this server in heartbeat records.
 	Name string
 	// PingEvery is the heartbeat interval; DefaultPingEvery when zero.
@@ -104,8 +107,8 @@ func (h *Hub) report(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "report body unreadable or over 8 MiB", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if err := h.cfg.Authenticate(r, body); err != nil {
-		http.Error(w, err.Error(), http.StatusForbidden)
+	instance := r.URL.Query().Get(InstanceParam)
+	if !h.authorize(w, r, body, instance) {
 		return
 	}
 	var batch ReportBatch
@@ -113,7 +116,7 @@ func (h *Hub) report(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("report: want {\"tasks\": [up to %d task states]}: %v", MaxReportBatch, err), http.StatusBadRequest)
 		return
 	}
-	errs := h.cfg.Control.ReportTasks(r.Context(), r.URL.Query().Get(InstanceParam), batch.Tasks)
+	errs := h.cfg.Control.ReportTasks(r.Context(), instance, batch.Tasks)
 	out := ReportResults{Results: make([]ReportResult, len(errs))}
 	for i, err := range errs {
 		out.Results[i] = ReportResult{Status: http.StatusNoContent}
@@ -142,14 +145,24 @@ func controlErrorStatus(err error) int {
 	return http.StatusInternalServerError
 }
 
-func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
-	if err := h.cfg.Authenticate(r, nil); err != nil {
+// authorize checks a request's signature and that its signer may act as the agent of
+// instance; it answers the request when not.
+func (h *Hub) authorize(w http.ResponseWriter, r *http.Request, body []byte, instance string) bool {
+	principal, err := h.cfg.Authenticate(r, body)
+	if err != nil {
 		http.Error(w, err.Error(), http.StatusForbidden)
-		return
+		return false
 	}
-	instance := r.URL.Query().Get(InstanceParam)
-	if err := h.cfg.Control.InstanceExists(r.Context(), instance); err != nil {
+	if err := h.cfg.Control.AuthorizeInstance(r.Context(), instance, principal); err != nil {
 		writeControlError(w, err)
+		return false
+	}
+	return true
+}
+
+func (h *Hub) connect(w http.ResponseWriter, r *http.Request) {
+	instance := r.URL.Query().Get(InstanceParam)
+	if !h.authorize(w, r, nil, instance) {
 		return
 	}
 	if r.Header.Get("Upgrade") != Protocol {

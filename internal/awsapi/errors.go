@@ -35,6 +35,12 @@ func authError(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Status: http.StatusForbidden}
 }
 
+// AccessDenied is AWS's answer to a principal that may not call an action: "User: ARN
+// is not authorized to perform: SERVICE:ACTION", with what to do about it.
+func AccessDenied(principal, service, action, why string) *Error {
+	return authError("AccessDeniedException", "User: %s is not authorized to perform: %s:%s (%s)", principal, service, action, why)
+}
+
 // internalError hides the cause from the client; the dispatcher logs it.
 func internalError() *Error {
 	return &Error{Code: "InternalFailure", Message: "the server failed to handle the request; see the server log", Status: http.StatusInternalServerError}

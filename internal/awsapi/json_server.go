@@ -54,6 +54,9 @@ type JSONServer struct {
 	verifier *Verifier
 	log      *slog.Logger
 	services map[string]*Service
+	// Authorize, when set, decides whether the owner of an access key may call an
+	// action of a service (by signing name), after the signature is verified.
+	Authorize func(accessKeyID, service, action string) *Error
 }
 
 // NewJSONServer serves services, verifying every request with v.
@@ -108,6 +111,11 @@ func (s *JSONServer) serve(r *http.Request, requestID string) (out any, err erro
 	op := svc.Actions[action]
 	if op == nil {
 		return nil, ClientError("UnknownOperationException", "%s is not an operation Gantry implements for %s; see docs/api-coverage.md", action, svc.SigningName)
+	}
+	if s.Authorize != nil {
+		if err := s.Authorize(keyID, svc.SigningName, action); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {

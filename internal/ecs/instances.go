@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gantry/internal/awsapi"
+	"gantry/internal/iam"
 	"gantry/internal/store"
 )
 
@@ -29,6 +30,9 @@ type instanceRecord struct {
 	Instance ContainerInstance `json:"instance"`
 	Cluster  string            `json:"cluster"`
 	Usage    usage             `json:"usage"`
+	// RegisteredBy is the principal that registered the instance: an agent's key may
+	// act only for the instance it registered.
+	RegisteredBy string `json:"registeredBy,omitempty"`
 }
 
 // heartbeat is the last sign of life of an instance's agent.
@@ -93,7 +97,7 @@ type containerInstanceOutput struct {
 	ContainerInstance *ContainerInstance `json:"containerInstance"`
 }
 
-func (s *Service) registerContainerInstance(ctx context.Context, _ *awsapi.Request, in *registerContainerInstanceInput) (*containerInstanceOutput, error) {
+func (s *Service) registerContainerInstance(ctx context.Context, req *awsapi.Request, in *registerContainerInstanceInput) (*containerInstanceOutput, error) {
 	cluster, err := s.activeClusterName(ctx, in.Cluster)
 	if err != nil {
 		return nil, err
@@ -116,11 +120,12 @@ func (s *Service) registerContainerInstance(ctx context.Context, _ *awsapi.Reque
 	}
 	attrs := mergeAttributes(defaultInstanceAttributes(doc), in.Attributes)
 	now := s.now()
+	caller := s.caller(req)
 	if in.ContainerInstanceArn != "" {
-		return s.reregister(ctx, cluster, in, doc, registered, attrs)
+		return s.reregister(ctx, cluster, caller, in, doc, registered, attrs)
 	}
 	id := newID()
-	rec := &instanceRecord{Cluster: cluster, Instance: ContainerInstance{
+	rec := &instanceRecord{Cluster: cluster, RegisteredBy: caller, Instance: ContainerInstance{
 		ContainerInstanceArn: s.instanceArn(cluster, id),
 		Ec2InstanceID:        doc.InstanceID,
 		Version:              1,
@@ -144,7 +149,7 @@ func (s *Service) registerContainerInstance(ctx context.Context, _ *awsapi.Reque
 
 // reregister updates an instance that registers again (an agent restarting): resources,
 // attributes and version change, bookings stay.
-func (s *Service) reregister(ctx context.Context, cluster string, in *registerContainerInstanceInput, doc identityDocument, registered []Resource, attrs []Attribute) (*containerInstanceOutput, error) {
+func (s *Service) reregister(ctx context.Context, cluster, caller string, in *registerContainerInstanceInput, doc identityDocument, registered []Resource, attrs []Attribute) (*containerInstanceOutput, error) {
 	id, err := s.instanceID(cluster, in.ContainerInstanceArn)
 	if err != nil {
 		return nil, err
@@ -152,6 +157,9 @@ func (s *Service) reregister(ctx context.Context, cluster string, in *registerCo
 	rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
 		if r.Instance.Status == instanceInactive {
 			return awsapi.ClientError("ClientException", "containerInstanceArn: %s was deregistered; register without containerInstanceArn to join as a new instance", in.ContainerInstanceArn)
+		}
+		if iam.IsAgentPrincipal(caller) && r.RegisteredBy != caller {
+			return awsapi.AccessDenied(caller, "ecs", "RegisterContainerInstance", "this key did not register "+in.ContainerInstanceArn)
 		}
 		r.Instance.RegisteredResources = registered
 		r.Instance.Attributes = mergeAttributes(attrs, customAttributes(r.Instance.Attributes))

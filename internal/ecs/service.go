@@ -122,5 +122,8 @@ func (s *Service) now() awsapi.Timestamp { return awsapi.NewTimestamp(s.cfg.Now(
 
 // caller is the ARN of the principal making the request.
 func (s *Service) caller(req *awsapi.Request) string {
+	if req == nil { // a call from inside the server
+		return ""
+	}
 	return s.principals.PrincipalFor(req.AccessKeyID)
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gantry/internal/awsapi"
+	"gantry/internal/iam"
 	"gantry/internal/store"
 )
 
@@ -299,8 +300,10 @@ func (s *Service) TaskArnParts(arn string) (cluster, id string, err error) {
 	return cluster, id, err
 }
 
-// InstanceExists checks that instanceArn is a registered, not deregistered, instance.
-func (s *Service) InstanceExists(ctx context.Context, instanceArn string) error {
+// AuthorizeInstance checks that instanceArn is a registered, not deregistered, instance
+// and that principal may act as its agent: an agent's key only for the instance it
+// registered, any other key (the in-process agent's root key) for all.
+func (s *Service) AuthorizeInstance(ctx context.Context, instanceArn, principal string) error {
 	cluster, id, err := s.splitInstanceArn(instanceArn)
 	if err != nil {
 		return err
@@ -309,7 +312,13 @@ func (s *Service) InstanceExists(ctx context.Context, instanceArn string) error 
 	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Instance.Status == instanceInactive) {
 		return awsapi.ClientError("ClientException", "containerInstance: %s is not registered; register the agent again", instanceArn)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if iam.IsAgentPrincipal(principal) && rec.RegisteredBy != principal {
+		return awsapi.AccessDenied(principal, "ecs", "agent", "this key did not register "+instanceArn)
+	}
+	return nil
 }
 
 // TaskLocation returns the ARN of a task (named by id or ARN in cluster), of the

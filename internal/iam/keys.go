@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,4 +144,18 @@ func (d *Directory) Authenticate(id, secret string) (string, bool) {
 		return "", false
 	}
 	return k.Principal, true
+}
+
+// agentRole is the role path of the keys agents get when they join.
+const agentRole = ":role/gantry-agent/"
+
+// AgentPrincipal is the principal of the key an agent on node gets when it joins.
+func AgentPrincipal(account, node string) string {
+	return "arn:aws:iam::" + account + agentRole + node
+}
+
+// IsAgentPrincipal tells whether principal is an agent's: such a key may register its own
+// container instance, report on its tasks, serve its tunnel and pull images, nothing else.
+func IsAgentPrincipal(principal string) bool {
+	return strings.Contains(principal, agentRole)
 }

@@ -20,7 +20,9 @@ type Config struct {
 	Auth  Authenticator
 	// Policy governs pushes (ECR's rules); nil allows everything.
 	Policy Policy
-	Log    *slog.Logger
+	// ReadOnly tells whether a principal may only pull (GET and HEAD); nil: none is.
+	ReadOnly func(principal string) bool
+	Log      *slog.Logger
 }
 
 // Registry is the http.Handler for /v2/.
@@ -29,8 +31,10 @@ type Registry struct {
 	index  *index
 	auth   Authenticator
 	policy Policy
-	tokens *tokens
-	log    *slog.Logger
+	// readOnly tells whether a principal may only pull; never nil.
+	readOnly func(principal string) bool
+	tokens   *tokens
+	log      *slog.Logger
 	// gcMu is held shared by writes between storing a blob and linking it, and
 	// exclusively by garbage collection's sweep.
 	gcMu sync.RWMutex
@@ -45,12 +49,16 @@ func New(ctx context.Context, cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{
-		blobs:  cfg.Blobs,
-		index:  &index{st: cfg.Store},
-		auth:   cfg.Auth,
-		policy: cfg.Policy,
-		tokens: &tokens{key: key, now: time.Now},
-		log:    cfg.Log,
+		blobs:    cfg.Blobs,
+		index:    &index{st: cfg.Store},
+		auth:     cfg.Auth,
+		policy:   cfg.Policy,
+		readOnly: cfg.ReadOnly,
+		tokens:   &tokens{key: key, now: time.Now},
+		log:      cfg.Log,
+	}
+	if r.readOnly == nil {
+		r.readOnly = func(string) bool { return false }
 	}
 	r.handlers = map[string]map[string]handlerFunc{
 		"blobs":     {"GET": r.getBlob, "HEAD": r.getBlob, "DELETE": r.deleteBlob},
@@ -71,11 +79,17 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveToken(w, req)
 		return
 	}
-	if _, ok := r.authenticate(req); !ok {
+	principal, ok := r.authenticate(req)
+	if !ok {
 		r.challenge(w, req)
 		return
 	}
-	err := r.dispatch(w, req)
+	var err error
+	if r.readOnly(principal) && req.Method != http.MethodGet && req.Method != http.MethodHead {
+		err = errDenied(principal + " may only pull: " + req.Method + " is refused")
+	} else {
+		err = r.dispatch(w, req)
+	}
 	if err == nil {
 		return
 	}

@@ -74,7 +74,7 @@ func serveAgents(cfg Config, ca *pki.CA, keys *iam.Directory, api http.Handler, 
 	joiner := &agentconn.Joiner{
 		Redeem: keys.RedeemJoinToken,
 		CreateKey: func(ctx context.Context, node string) (string, string, error) {
-			k, err := keys.CreateKey(ctx, fmt.Sprintf("arn:aws:iam::%s:role/gantry-agent/%s", cfg.Account, node))
+			k, err := keys.CreateKey(ctx, iam.AgentPrincipal(cfg.Account, node))
 			return k.ID, k.Secret, err
 		},
 		CA:     ca,

@@ -13,7 +13,6 @@ import (
 
 	"gantry/internal/agent"
 	"gantry/internal/agentconn"
-	"gantry/internal/awsapi"
 	"gantry/internal/ecs"
 	"gantry/internal/iam"
 )
@@ -29,16 +28,6 @@ type AgentConfig struct {
 	Attributes        map[string]string
 	ReservedMemoryMiB int
 	OCIRuntime        string
-}
-
-// authenticator checks SigV4 signatures of the native and agent endpoints.
-func authenticator(v *awsapi.Verifier) func(*http.Request, []byte) error {
-	return func(r *http.Request, body []byte) error {
-		if _, err := v.Verify(r, body, "ecs"); err != nil {
-			return err
-		}
-		return nil
-	}
 }
 
 // runAgent runs the all-in-one agent against this server's own listener until ctx ends.

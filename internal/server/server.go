@@ -92,13 +92,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	var ready atomic.Bool
 	verifier := &awsapi.Verifier{Region: cfg.Region, Keys: keys}
 	api := awsapi.NewJSONServer(verifier, log, ecsService.API(), ecrService.API())
-	hub := agentconn.NewHub(ctx, agentconn.HubConfig{Control: ecsService, Authenticate: authenticator(verifier), Name: ln.Addr().String(), PingEvery: cfg.HeartbeatInterval, Log: log})
-	nodes := &agentconn.Proxy{Hub: hub, Tasks: ecsService, Authenticate: authenticator(verifier)}
+	api.Authorize = authorizeAPI(keys)
+	users := userAuthenticator(verifier, keys)
+	hub := agentconn.NewHub(ctx, agentconn.HubConfig{Control: ecsService, Authenticate: agentPrincipal(verifier, keys), Name: ln.Addr().String(), PingEvery: cfg.HeartbeatInterval, Log: log})
+	nodes := &agentconn.Proxy{Hub: hub, Tasks: ecsService, Authenticate: users}
 	ca, err := pki.LoadOrCreateCA(filepath.Join(cfg.DataDir, "pki"))
 	if err != nil {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
-	handler := routes(api, reg, hub, nodes, &ready, tokenHandler(keys, ca, authenticator(verifier)))
+	handler := routes(api, reg, hub, nodes, &ready, tokenHandler(keys, ca, users))
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -154,7 +156,7 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 	if err := blobs.SelfCheck(); err != nil {
 		return nil, fmt.Errorf("self-check: registry storage: %w", err)
 	}
-	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, Log: log})
+	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, ReadOnly: iam.IsAgentPrincipal, Log: log})
 }
 
 // Registry upkeep (lifecycle policies, stale uploads, garbage): how often it runs, how long abandoned uploads are kept and how young

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +17,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sys/unix"
 
+	"gantry/internal/agentconn"
+	ecsapi "gantry/internal/ecs"
 	"gantry/internal/image"
 	"gantry/internal/network"
 	gruntime "gantry/internal/runtime"
@@ -222,6 +228,52 @@ func TestAgentsJoinSpreadAndReconcile(t *testing.T) {
 	// Logs come from the remote node through its tunnel.
 	if logs := s.gantry("logs", cutTasks[1]); !strings.HasPrefix(logs, "started on ") {
 		t.Fatalf("logs of a task on a remote node: %q", logs)
+	}
+	checkAgentKeysAreConfined(t, s, agents[0], cutArn, cutTasks[1])
+}
+
+// checkAgentKeysAreConfined uses one agent's key as a thief who took it from the node
+// would: it may not run tasks, use the node endpoints, push images, or report on (or
+// serve) another instance's tasks.
+func checkAgentKeysAreConfined(t *testing.T, s *server, a *remoteAgent, otherInstance, otherTask string) {
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(a.dataDir, "agent", "credentials.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var creds agentconn.Credentials
+	if err := json.Unmarshal(raw, &creds); err != nil {
+		t.Fatal(err)
+	}
+	thief := s.ecsWith(creds.AccessKeyID, creds.SecretAccessKey)
+	_, err = thief.ListTasks(ctx, &ecs.ListTasksInput{})
+	if apiErr, ok := errors.AsType[smithy.APIError](err); !ok || apiErr.ErrorCode() != "AccessDeniedException" {
+		t.Fatalf("ListTasks with an agent's key: %v, want AccessDeniedException", err)
+	}
+	client := &agentconn.Client{Server: s.Endpoint, Region: "us-east-1",
+		Credentials: aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey}}
+	_, err = client.Report(ctx, otherInstance, []*ecsapi.Task{{TaskArn: otherTask, LastStatus: "STOPPED", StopCode: "EssentialContainerExited"}})
+	if rerr, ok := errors.AsType[*agentconn.ReportError](err); !ok || rerr.Status != http.StatusForbidden {
+		t.Fatalf("a report on another instance's task with an agent's key: %v, want 403", err)
+	}
+	if task := s.describeTask(otherTask); aws.ToString(task.LastStatus) != "RUNNING" {
+		t.Fatalf("the other instance's task after the refused report: %s", aws.ToString(task.LastStatus))
+	}
+	push := exec.Command(gantryBin, "push", "--instance", a.name, "busybox:e2e")
+	push.Env = envWithout("AWS_", "GANTRY_ENDPOINT="+s.Endpoint, "AWS_ACCESS_KEY_ID="+creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY="+creds.SecretAccessKey)
+	if out, err := push.CombinedOutput(); err == nil || !strings.Contains(string(out), "AccessDenied") {
+		t.Fatalf("gantry push with an agent's key: %v\n%s", err, out)
+	}
+	// Straight to the registry: pulls are the agent's business, pushes are not.
+	req, _ := http.NewRequest(http.MethodPost, s.Endpoint+"/v2/stolen/blobs/uploads/", nil)
+	req.SetBasicAuth(creds.AccessKeyID, creds.SecretAccessKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a registry upload with an agent's key: %s, want 403 Forbidden", resp.Status)
 	}
 }
 
