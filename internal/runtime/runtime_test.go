@@ -11,8 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -486,20 +483,6 @@ func TestUlimits(t *testing.T) {
 	want := fmt.Sprintf("%d\n%d\n500\n", hard.Max, hard.Max)
 	if got := text(logs); got != want {
 		t.Errorf("ulimits = %q, want %q", got, want)
-	}
-}
-
-// The default profile filters native and 32-bit x86 system calls, not the x32 ABI's
-// (whose filter made runc take 50–80 ms per container).
-func TestSeccompArchitectures(t *testing.T) {
-	f := newFixture(t)
-	oci, err := f.r.ociSpec(f.spec("true"), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	archs := oci.Linux.Seccomp.Architectures
-	if goruntime.GOARCH == "amd64" && (!slices.Contains(archs, specs.ArchX86_64) || !slices.Contains(archs, specs.ArchX86) || slices.Contains(archs, specs.ArchX32)) {
-		t.Fatalf("seccomp architectures %v, want x86-64 and x86 without x32", archs)
 	}
 }
 

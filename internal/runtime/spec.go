@@ -155,21 +155,11 @@ func (r *Runtime) seccompProfile(s *specs.Spec) (*specs.LinuxSeccomp, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.Architectures = withoutX32(p.Architectures)
 	if r.seccomp == nil {
 		r.seccomp = map[string]*specs.LinuxSeccomp{}
 	}
 	r.seccomp[key] = p
 	return p, nil
-}
-
-// withoutX32 drops the x32 ABI from a profile's architectures. With x86-64, x86 and x32
-// together, runc's libseccomp took 50–80 ms to build each container's filter, against
-// 10–15 ms without x32 (measured here with runc 1.1.5): most of the time to create a
-// container. Binaries for the x32 ABI are practically nonexistent and Debian's kernels
-// leave it off unless booted with syscall.x32=y; 32-bit x86 programs keep working.
-func withoutX32(archs []specs.Arch) []specs.Arch {
-	return slices.DeleteFunc(archs, func(a specs.Arch) bool { return a == specs.ArchX32 })
 }
 
 func orUnnamed(image string) string {
