@@ -118,6 +118,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	}
 	go every(ctx, registryUpkeepEvery, func(ctx context.Context) { maintainRegistry(ctx, reg, ecrService, log) })
 	go every(ctx, time.Minute, func(ctx context.Context) { expireTasks(ctx, ecsService, log) })
+	go releaseMemoryWhenIdle(ctx, idleCheckEvery, idleAllocBytes)
 	agentDone := make(chan struct{})
 	if cfg.Agent.Disabled {
 		close(agentDone)
@@ -158,6 +159,13 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 	}
 	return registry.New(ctx, registry.Config{Blobs: blobs, Store: st, Auth: keys, Policy: policy, ReadOnly: iam.IsAgentPrincipal, Log: log})
 }
+
+// The server counts as idle when it allocated less than idleAllocBytes in the last
+// idleCheckEvery (an idle all-in-one server with its agent allocates about 100 KiB/s).
+const (
+	idleCheckEvery = 10 * time.Second
+	idleAllocBytes = 4 << 20
+)
 
 // Registry upkeep (lifecycle policies, stale uploads, garbage): how often it runs, how long abandoned uploads are kept and how young
 // an unreferenced blob may be and still be spared.
