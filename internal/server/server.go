@@ -161,7 +161,8 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 }
 
 // The server counts as idle when it allocated less than idleAllocBytes in the last
-// idleCheckEvery (an idle all-in-one server with its agent was measured allocating about 15 KiB/s).
+// idleCheckEvery; an idle all-in-one server with its agent was measured allocating
+// about 15 KiB/s.
 const (
 	idleCheckEvery = 10 * time.Second
 	idleAllocBytes = 4 << 20
