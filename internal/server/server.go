@@ -164,8 +164,8 @@ func openRegistry(ctx context.Context, cfg Config, st *store.Store, keys *iam.Di
 // idleCheckEvery; an idle all-in-one server with its agent was measured allocating
 // about 15 KiB/s.
 const (
-	idleCheckEvery = 10 * time.Second
-	idleAllocBytes = 4 << 20
+	idleCheckEvery = 2 * time.Second
+	idleAllocBytes = 1 << 20
 )
 
 // Registry upkeep (lifecycle policies, stale uploads, garbage): how often it runs, how long abandoned uploads are kept and how young
