@@ -157,11 +157,22 @@ func (v *instanceView) apply(ev store.Event) {
 		v.mu.Unlock()
 		return
 	}
+	if v.has(cluster, id, ev.Revision) {
+		return // this server's own commit, put in the view as it committed
+	}
 	rec, err := decodeRecord[instanceRecord](ev.KV)
 	if err != nil {
 		return // an undecodable record cannot take tasks; the API reports the error
 	}
 	v.put(cluster, id, rec, ev.Revision)
+}
+
+// has tells whether the view holds the instance at revision rev or later.
+func (v *instanceView) has(cluster, id string, rev int64) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e := v.clusters[cluster][id]
+	return e != nil && e.rev >= rev
 }
 
 // applyHeartbeat records an agent's last sign of life. Called with v.mu held.

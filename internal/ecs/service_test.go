@@ -15,12 +15,12 @@ type rootOnly struct{}
 
 func (rootOnly) PrincipalFor(string) string { return "arn:aws:iam::000000000000:root" }
 
-func newTestService(t *testing.T, st *store.Store) *Service {
+func newTestService(t testing.TB, st *store.Store) *Service {
 	t.Helper()
 	return New(Config{Region: "us-east-1", Account: "000000000000"}, st, rootOnly{})
 }
 
-func openStore(t *testing.T) *store.Store {
+func openStore(t testing.TB) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Dir: t.TempDir()})
 	if err != nil {
