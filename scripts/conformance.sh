@@ -20,7 +20,7 @@ cp -r "$spec/conformance" "$spec/specs-go" "$work/"
 go build -o "$work/gantry" ./cmd/gantry
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$work/gantry" server --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
+"$work/gantry" server --no-agent --listen "127.0.0.1:$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 

@@ -1,34 +1,23 @@
 package server
 
 import (
-	"context"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
 )
 
-// releaseMemoryWhenIdle hands the heap's free pages back to the kernel once the server
-// goes quiet after a busy spell. The server trades memory for CPU under load (GOGC 400:
-// see cmd/gantry), and Go's background scavenger returns what a burst left behind only
-// slowly, so an idle server kept two to four times its live heap resident.
-func releaseMemoryWhenIdle(ctx context.Context, every time.Duration, quiet uint64) {
+// newIdleReleaser returns what hands the heap's free pages back to the kernel once the
+// server goes quiet after a busy spell; its check runs every few seconds. The server trades
+// memory for CPU under load (GOGC 400: see cmd/gantry), and Go's background scavenger
+// returns what a burst left behind only slowly, so an idle server kept two to four times
+// its live heap resident.
+func newIdleReleaser(quiet uint64) *idleReleaser {
 	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	allocated := func() uint64 {
 		metrics.Read(sample)
 		return sample[0].Value.Uint64()
 	}
-	r := &idleReleaser{allocated: allocated, release: debug.FreeOSMemory, quiet: quiet}
-	r.last, r.released = allocated(), true // nothing to give back before a busy spell
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			r.check()
-		}
-	}
+	// Nothing to give back before the first busy spell.
+	return &idleReleaser{allocated: allocated, release: debug.FreeOSMemory, quiet: quiet, last: allocated(), released: true}
 }
 
 // idleReleaser calls release once after each busy spell, at the first check that finds

@@ -118,7 +118,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	}
 	go every(ctx, registryUpkeepEvery, func(ctx context.Context) { maintainRegistry(ctx, reg, ecrService, log) })
 	go every(ctx, time.Minute, func(ctx context.Context) { expireTasks(ctx, ecsService, log) })
-	go releaseMemoryWhenIdle(ctx, idleCheckEvery, idleAllocBytes)
+	idle := newIdleReleaser(idleAllocBytes)
+	go every(ctx, idleCheckEvery, func(context.Context) { idle.check() })
 	agentDone := make(chan struct{})
 	if cfg.Agent.Disabled {
 		close(agentDone)
