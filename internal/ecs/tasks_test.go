@@ -199,3 +199,70 @@ func TestWatchAssignmentsResendsOnlyChanges(t *testing.T) {
 		t.Fatalf("resend: full %v, %d assignments, unchanged %v; want both tasks named unchanged", up.Full, len(up.Assignments), up.Unchanged)
 	}
 }
+
+// Usage is conserved: however placements, reports and StopTask calls from two servers
+// interleave, once every task is STOPPED each instance holds nothing and counts no task
+// running or pending.
+func TestUsageIsConservedUnderConcurrency(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	servers := []*Service{newTestService(t, st), newTestService(t, st)}
+	if err := servers[0].EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insts := []string{registerInstance(t, servers[0], 2048, 160), registerInstance(t, servers[0], 2048, 160)}
+	if _, err := servers[0].registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web")); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var arns []string
+	var wg sync.WaitGroup
+	for w := range 6 {
+		s := servers[w%2]
+		wg.Go(func() {
+			for range 5 {
+				out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", Count: new(int32(3))})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, task := range out.Tasks {
+					mu.Lock()
+					arns = append(arns, task.TaskArn)
+					mu.Unlock()
+					// The agent's reports and a user's StopTask race each other.
+					wg.Go(func() { s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning}) })
+					wg.Go(func() {
+						s.stopTaskAction(ctx, nil, &stopTaskInput{Task: task.TaskArn})
+						s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskStopped})
+					})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(arns) < 20 {
+		t.Fatalf("only %d tasks placed (room for 20 at once, and tasks stop as they go)", len(arns))
+	}
+	for _, arn := range arns { // whatever is left (reports lost a race) stops now
+		tasks, err := servers[0].describeTasks(ctx, nil, &describeTasksInput{Tasks: []string{arn}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task := tasks.Tasks[0]; task.LastStatus != TaskStopped {
+			if err := servers[1].ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: arn, LastStatus: TaskStopped}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	out, err := servers[1].describeContainerInstances(ctx, nil, &describeContainerInstancesInput{ContainerInstances: insts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ci := range out.ContainerInstances {
+		if ci.RunningTasksCount != 0 || ci.PendingTasksCount != 0 || ci.RemainingResources[0].IntegerValue != 2048 || ci.RemainingResources[1].IntegerValue != 160 {
+			b, _ := json.Marshal(ci)
+			t.Fatalf("after every task stopped, an instance still holds something: %s", b)
+		}
+	}
+}
