@@ -231,7 +231,9 @@ func TestUsageIsConservedUnderConcurrency(t *testing.T) {
 					arns = append(arns, task.TaskArn)
 					mu.Unlock()
 					// The agent's reports and a user's StopTask race each other.
-					wg.Go(func() { s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning}) })
+					wg.Go(func() {
+						s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning})
+					})
 					wg.Go(func() {
 						s.stopTaskAction(ctx, nil, &stopTaskInput{Task: task.TaskArn})
 						s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskStopped})

@@ -35,8 +35,13 @@ var execSeq atomic.Uint64
 // Exec runs a process in the container and returns its exit code once it has exited and
 // its output is copied. It returns an error only when the process could not be run.
 func (r *Runtime) Exec(ctx context.Context, id string, es ExecSpec) (int, error) {
-	if _, err := r.readMeta(id); err != nil {
+	info, err := r.Info(ctx, id)
+	if err != nil {
 		return -1, err
+	}
+	if info.Status != StatusRunning {
+		// runc would exec into a container created but not started; docker refuses.
+		return -1, fmt.Errorf("exec in container %s: it is %s, not running", id, info.Status)
 	}
 	if len(es.Args) == 0 {
 		return -1, fmt.Errorf("exec in container %s: no command", id)
