@@ -101,32 +101,9 @@ func (r *Runtime) Stats(ctx context.Context, id string) (Stats, error) {
 	if _, err := r.readMeta(id); err != nil {
 		return Stats{}, err
 	}
-	s := Stats{Time: time.Now()}
-	var err error
-	if mp := r.cgroups.path("memory", id); mp != "" && len(r.cgroups.v1) > 0 {
-		if s.MemoryUsage, err = readUint(filepath.Join(mp, "memory.usage_in_bytes")); err != nil {
-			return s, fmt.Errorf("stats of container %s: %w", id, err)
-		}
-		s.MemoryLimit, _ = readUint(filepath.Join(mp, "memory.limit_in_bytes"))
-		if kv, err := readKV(filepath.Join(mp, "memory.stat")); err == nil {
-			if inactive := kv["total_inactive_file"]; inactive < s.MemoryUsage {
-				s.MemoryUsage -= inactive // as docker stats does
-			}
-		}
-		s.CPUUsageNs, _ = readUint(filepath.Join(r.cgroups.path("cpuacct", id), "cpuacct.usage"))
-		s.Pids, _ = readUint(filepath.Join(r.cgroups.path("pids", id), "pids.current"))
-	} else if p := r.cgroups.path("memory", id); p != "" {
-		if s.MemoryUsage, err = readUint(filepath.Join(p, "memory.current")); err != nil {
-			return s, fmt.Errorf("stats of container %s: %w", id, err)
-		}
-		s.MemoryLimit, _ = readUint(filepath.Join(p, "memory.max"))
-		if kv, err := readKV(filepath.Join(p, "memory.stat")); err == nil && kv["inactive_file"] < s.MemoryUsage {
-			s.MemoryUsage -= kv["inactive_file"]
-		}
-		if kv, err := readKV(filepath.Join(p, "cpu.stat")); err == nil {
-			s.CPUUsageNs = kv["usage_usec"] * 1000
-		}
-		s.Pids, _ = readUint(filepath.Join(p, "pids.current"))
+	s, err := r.cgroups.stats(id)
+	if err != nil {
+		return s, fmt.Errorf("stats of container %s: %w", id, err)
 	}
 	if s.MemoryLimit == 0 || s.MemoryLimit > 1<<62 {
 		if kv, err := readKV("/proc/meminfo"); err == nil {
@@ -137,6 +114,40 @@ func (r *Runtime) Stats(ctx context.Context, id string) (Stats, error) {
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
 			s.NetRxBytes, s.NetTxBytes = netBytes(pid)
 		}
+	}
+	return s, nil
+}
+
+// stats reads a container's CPU, memory and pids counters from its cgroups: the v1
+// controllers' files when the host has v1 controllers, else the v2 tree's. MemoryLimit is
+// 0 when unlimited.
+func (l cgroupLayout) stats(id string) (Stats, error) {
+	s := Stats{Time: time.Now()}
+	var err error
+	if mp := l.path("memory", id); mp != "" && len(l.v1) > 0 {
+		if s.MemoryUsage, err = readUint(filepath.Join(mp, "memory.usage_in_bytes")); err != nil {
+			return s, err
+		}
+		s.MemoryLimit, _ = readUint(filepath.Join(mp, "memory.limit_in_bytes"))
+		if kv, err := readKV(filepath.Join(mp, "memory.stat")); err == nil {
+			if inactive := kv["total_inactive_file"]; inactive < s.MemoryUsage {
+				s.MemoryUsage -= inactive // as docker stats does
+			}
+		}
+		s.CPUUsageNs, _ = readUint(filepath.Join(l.path("cpuacct", id), "cpuacct.usage"))
+		s.Pids, _ = readUint(filepath.Join(l.path("pids", id), "pids.current"))
+	} else if p := l.path("memory", id); p != "" {
+		if s.MemoryUsage, err = readUint(filepath.Join(p, "memory.current")); err != nil {
+			return s, err
+		}
+		s.MemoryLimit, _ = readUint(filepath.Join(p, "memory.max"))
+		if kv, err := readKV(filepath.Join(p, "memory.stat")); err == nil && kv["inactive_file"] < s.MemoryUsage {
+			s.MemoryUsage -= kv["inactive_file"]
+		}
+		if kv, err := readKV(filepath.Join(p, "cpu.stat")); err == nil {
+			s.CPUUsageNs = kv["usage_usec"] * 1000
+		}
+		s.Pids, _ = readUint(filepath.Join(p, "pids.current"))
 	}
 	return s, nil
 }
