@@ -167,6 +167,17 @@ func (v *instanceView) apply(ev store.Event) {
 	v.put(cluster, id, rec, ev.Revision)
 }
 
+// record returns the view's record of an instance (not to be modified), nil when the view
+// has none.
+func (v *instanceView) record(cluster, id string) *instanceRecord {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e := v.clusters[cluster][id]; e != nil {
+		return e.rec
+	}
+	return nil
+}
+
 // has tells whether the view holds the instance at revision rev or later.
 func (v *instanceView) has(cluster, id string, rev int64) bool {
 	v.mu.Lock()

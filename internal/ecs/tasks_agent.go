@@ -308,7 +308,16 @@ func (s *Service) AuthorizeInstance(ctx context.Context, instanceArn, principal 
 	if err != nil {
 		return err
 	}
-	rec, _, err := getRecord[instanceRecord](ctx, s.store, instanceKey(cluster, id))
+	// Every report asks this: the view answers without a read. Who registered an instance
+	// never changes; a deregistration the view has not seen yet only lets a report in
+	// that then finds its task stopped.
+	if err := s.view.wait(ctx); err != nil {
+		return err
+	}
+	rec := s.view.record(cluster, id)
+	if rec == nil {
+		rec, _, err = getRecord[instanceRecord](ctx, s.store, instanceKey(cluster, id))
+	}
 	if errors.Is(err, store.ErrNotFound) || (err == nil && rec.Instance.Status == instanceInactive) {
 		return awsapi.ClientError("ClientException", "containerInstance: %s is not registered; register the agent again", instanceArn)
 	}
