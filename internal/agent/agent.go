@@ -114,7 +114,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
 	}
-	go a.rep.run(ctx, 4)
+	go a.rep.run(ctx, 1)
 	go a.pruneLogs(ctx)
 	handler := a.handler()
 	backoff := 100 * time.Millisecond

@@ -234,6 +234,18 @@ func (h *Hub) run(t *tunnel) {
 			if !ok {
 				return
 			}
+			// What piled up during the last push goes out as one.
+			for more := true; more; {
+				select {
+				case next, ok := <-updates:
+					if !ok {
+						return
+					}
+					up = up.Then(next)
+				default:
+					more = false
+				}
+			}
 			if err := h.push(ctx, t, up); err != nil {
 				h.cfg.Log.Warn("pushing assignments", "instance", t.instance, "err", err)
 				return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ type Assignment struct {
 
 // AssignmentUpdate is what WatchAssignments sends: with Full, the instance's complete set
 // (tasks neither in Assignments nor in Unchanged are no longer the agent's); without it,
-// changed tasks and the ARNs of tasks that left the set (stopped and released).
+// changed tasks and the ids of tasks that left the set (stopped and released).
 type AssignmentUpdate struct {
 	Full        bool         `json:"full,omitempty"`
 	Assignments []Assignment `json:"assignments,omitempty"`
@@ -40,7 +41,9 @@ func (s *Service) WatchAssignments(ctx context.Context, instanceArn string) (<-c
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan AssignmentUpdate)
+	// Buffered, so that changes keep coming while the last one is being delivered: the
+	// receiver sends what piled up as one update (Then).
+	out := make(chan AssignmentUpdate, assignmentBuffer)
 	go func() {
 		defer close(out)
 		defs := map[string]*TaskDefinition{} // task definitions are immutable: cache them
@@ -130,6 +133,26 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 			sent[idOfKey(ev.Key)] = ev.Revision
 		}
 	}
+}
+
+// assignmentBuffer is how many updates WatchAssignments may have ready for a slow receiver.
+const assignmentBuffer = 64
+
+// Then returns the update that has the effect of u followed by next: next alone when it
+// is a full set, else u with next's changes after its own (a removed task leaves u's
+// full set).
+func (u AssignmentUpdate) Then(next AssignmentUpdate) AssignmentUpdate {
+	if next.Full {
+		return next
+	}
+	out := AssignmentUpdate{Full: u.Full, Unchanged: slices.Clone(u.Unchanged),
+		Assignments: slices.Concat(u.Assignments, next.Assignments), Removed: slices.Concat(u.Removed, next.Removed)}
+	if u.Full && len(next.Removed) > 0 {
+		gone := func(arn string) bool { return slices.Contains(next.Removed, idOfKey(arn)) }
+		out.Assignments = slices.DeleteFunc(out.Assignments, func(a Assignment) bool { return gone(a.Task.TaskArn) })
+		out.Unchanged = slices.DeleteFunc(out.Unchanged, gone)
+	}
+	return out
 }
 
 // DefaultAssignmentResync is how often WatchAssignments sends an instance's full set

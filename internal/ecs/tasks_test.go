@@ -268,3 +268,25 @@ func TestUsageIsConservedUnderConcurrency(t *testing.T) {
 		}
 	}
 }
+
+// Updates that piled up merge into one with the same effect.
+func TestAssignmentUpdatesMerge(t *testing.T) {
+	a := func(arn, desired string) Assignment {
+		return Assignment{Task: &Task{TaskArn: arn, DesiredStatus: desired}}
+	}
+	full := AssignmentUpdate{Full: true, Assignments: []Assignment{a("arn:task/c/1", TaskRunning)}, Unchanged: []string{"arn:task/c/2"}}
+	got := full.Then(AssignmentUpdate{Assignments: []Assignment{a("arn:task/c/3", TaskRunning)}}).Then(AssignmentUpdate{Removed: []string{"2"}})
+	if !got.Full || len(got.Assignments) != 2 || got.Assignments[1].Task.TaskArn != "arn:task/c/3" || len(got.Unchanged) != 0 {
+		t.Fatalf("full, then a new task, then one removed: %+v", got)
+	}
+	if len(full.Unchanged) != 1 || len(full.Assignments) != 1 {
+		t.Fatalf("Then changed its receiver: %+v", full)
+	}
+	got = AssignmentUpdate{Assignments: []Assignment{a("arn:task/c/1", TaskRunning)}}.Then(AssignmentUpdate{Assignments: []Assignment{a("arn:task/c/1", TaskStopped)}})
+	if got.Full || len(got.Assignments) != 2 || got.Assignments[1].Task.DesiredStatus != TaskStopped {
+		t.Fatalf("two changes of one task keep their order: %+v", got)
+	}
+	if got := got.Then(full); !got.Full || len(got.Assignments) != 1 {
+		t.Fatalf("a full set replaces what came before: %+v", got)
+	}
+}
