@@ -138,12 +138,21 @@ func (s *Service) watchAssignmentsOnce(ctx context.Context, instanceID string, d
 // assignmentBuffer is how many updates WatchAssignments may have ready for a slow receiver.
 const assignmentBuffer = 64
 
-// Then returns the update that has the effect of u followed by next: next alone when it
-// is a full set, else u with next's changes after its own (a removed task leaves u's
-// full set).
+// Then returns the update that has the effect of u followed by next: next when it is a
+// full set (keeping u's assignments of the tasks next names unchanged: next counts them
+// as sent, and they were, in u), else u with next's changes after its own (a removed task
+// leaves u's full set).
 func (u AssignmentUpdate) Then(next AssignmentUpdate) AssignmentUpdate {
 	if next.Full {
-		return next
+		out := AssignmentUpdate{Full: true, Unchanged: slices.Clone(next.Unchanged), Removed: next.Removed}
+		for _, a := range u.Assignments {
+			if i := slices.Index(out.Unchanged, a.Task.TaskArn); i >= 0 {
+				out.Unchanged = slices.Delete(out.Unchanged, i, i+1)
+				out.Assignments = append(out.Assignments, a)
+			}
+		}
+		out.Assignments = append(out.Assignments, next.Assignments...)
+		return out
 	}
 	out := AssignmentUpdate{Full: u.Full, Unchanged: slices.Clone(u.Unchanged),
 		Assignments: slices.Concat(u.Assignments, next.Assignments), Removed: slices.Concat(u.Removed, next.Removed)}

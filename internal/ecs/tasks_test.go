@@ -289,4 +289,10 @@ func TestAssignmentUpdatesMerge(t *testing.T) {
 	if got := got.Then(full); !got.Full || len(got.Assignments) != 1 {
 		t.Fatalf("a full set replaces what came before: %+v", got)
 	}
+	// A full set naming as unchanged a task whose assignment is still in the pile (sent
+	// as far as the watch knows, not yet delivered) keeps that assignment.
+	pending := AssignmentUpdate{Assignments: []Assignment{a("arn:task/c/2", TaskRunning)}}
+	if got := pending.Then(full); len(got.Assignments) != 2 || got.Assignments[0].Task.TaskArn != "arn:task/c/2" || len(got.Unchanged) != 0 {
+		t.Fatalf("a full set after an undelivered change: %+v", got)
+	}
 }
