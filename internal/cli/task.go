@@ -24,8 +24,9 @@ func newPsCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ps",
 		Short: "List the tasks of a cluster, newest first (like docker ps)",
-		Long: `List the tasks of a cluster, newest first: the ones wanted RUNNING (pending,
-starting or running), and with -a also the STOPPED ones the server still keeps.
+		Long: `List the tasks of a cluster, newest first: the ones not STOPPED yet (pending,
+starting, running, or still stopping after 'gantry stop' — their ports and memory stay
+booked until they have), and with -a also the STOPPED ones the server still keeps.
 
 TASK ID is what 'gantry stop', 'gantry inspect' and the aws CLI accept; NAME is the
 name given with 'gantry run --name'.`,
@@ -38,12 +39,9 @@ name given with 'gantry run --name'.`,
 			if err != nil {
 				return err
 			}
-			statuses := []types.DesiredStatus{types.DesiredStatusRunning}
-			if all {
-				statuses = append(statuses, types.DesiredStatusStopped)
-			}
+			// Tasks being stopped are wanted STOPPED already: list those too.
 			var arns []string
-			for _, status := range statuses {
+			for _, status := range []types.DesiredStatus{types.DesiredStatusRunning, types.DesiredStatusStopped} {
 				more, err := listTaskArns(cmd.Context(), client, cluster, status)
 				if err != nil {
 					return err
@@ -59,6 +57,9 @@ name given with 'gantry run --name'.`,
 			}
 			// A STOPPED task can expire between the list and the describe; that is no error.
 			failures = slices.DeleteFunc(failures, func(f types.Failure) bool { return aws.ToString(f.Reason) == "MISSING" })
+			if !all {
+				tasks = slices.DeleteFunc(tasks, func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" })
+			}
 			sortNewestFirst(tasks)
 			if g.output == "json" {
 				if err := printJSON(g.out, &ecs.DescribeTasksOutput{Tasks: tasks, Failures: failures}); err != nil {
@@ -362,8 +363,11 @@ func taskImage(t types.Task) string {
 // taskStatus returns the last status, with the first container's exit code once STOPPED.
 func taskStatus(t types.Task) string {
 	status := aws.ToString(t.LastStatus)
-	if status == "STOPPED" && len(t.Containers) > 0 && t.Containers[0].ExitCode != nil {
+	switch {
+	case status == "STOPPED" && len(t.Containers) > 0 && t.Containers[0].ExitCode != nil:
 		status += fmt.Sprintf(" (exit %d)", *t.Containers[0].ExitCode)
+	case status != "STOPPED" && aws.ToString(t.DesiredStatus) == "STOPPED":
+		status += " (stopping)"
 	}
 	return status
 }

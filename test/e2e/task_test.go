@@ -118,6 +118,11 @@ func TestGantryRun(t *testing.T) {
 		t.Fatalf("gantry exec exit code: %v", err)
 	}
 	n.gantry("stop", "web")
+	// httpd as PID 1 ignores SIGTERM: the task keeps its port until the stop timeout
+	// kills it, and ps shows it meanwhile.
+	if ps = n.gantry("ps"); !strings.Contains(ps, "web") || !strings.Contains(ps, "(stopping)") {
+		t.Fatalf("gantry ps right after stop:\n%s", ps)
+	}
 	ps = n.gantry("ps", "-a")
 	if !strings.Contains(ps, "web") {
 		t.Fatalf("gantry ps -a after stop:\n%s", ps)
