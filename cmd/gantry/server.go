@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,9 +56,15 @@ SIGINT or SIGTERM shut it down cleanly.`,
 
 // tuneGC trades memory for CPU unless GOGC says otherwise: the server's live heap is small
 // (tens of MiB), yet under write load profiles showed a quarter of its CPU in the garbage
-// collector at the default of 100.
+// collector at the default of 100. So that the trade never costs a small machine its
+// memory, the heap's soft limit is a quarter of the machine's RAM unless GOMEMLIMIT says
+// otherwise (a scale run with 50,000 tasks reached 1.5 GiB resident at GOGC 400).
 func tuneGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
+	}
+	var si syscall.Sysinfo_t
+	if os.Getenv("GOMEMLIMIT") == "" && syscall.Sysinfo(&si) == nil {
+		debug.SetMemoryLimit(int64(si.Totalram) * int64(si.Unit) / 4)
 	}
 }
