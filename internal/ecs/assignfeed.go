@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -76,8 +77,9 @@ func (f *assignmentFeed) drop(instanceID string, sub *feedSub) {
 	}
 }
 
-// run watches every assignment from revision after on, forever; when the watch breaks it
-// closes every subscriber (they list again) and watches anew from the store's present.
+// run watches every assignment from revision after on until the store is closed; when
+// the watch breaks it closes every subscriber (they list again) and watches anew from the
+// store's present.
 func (f *assignmentFeed) run(after int64) {
 	ctx := context.Background()
 	for {
@@ -104,7 +106,14 @@ func (f *assignmentFeed) run(after int64) {
 		}
 		f.mu.Unlock()
 		time.Sleep(100 * time.Millisecond)
-		if rev, err := f.st.Revision(ctx); err == nil {
+		rev, err := f.st.Revision(ctx)
+		switch {
+		case errors.Is(err, store.ErrClosed):
+			f.mu.Lock()
+			f.running = false
+			f.mu.Unlock()
+			return
+		case err == nil:
 			after = rev
 		}
 	}
