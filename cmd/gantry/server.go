@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gantry/internal/ecs"
 	"gantry/internal/server"
 )
 
@@ -23,6 +25,9 @@ credentials and writes them to DATA-DIR/credentials (AWS shared-credentials form
 SIGINT or SIGTERM shut it down cleanly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.HeartbeatInterval <= 0 || cfg.AssignmentResync <= 0 {
+				return fmt.Errorf("--heartbeat-interval (%s) and --assignment-resync (%s) must be positive durations such as 5s", cfg.HeartbeatInterval, cfg.AssignmentResync)
+			}
 			tuneGC()
 			level := slog.LevelInfo
 			if debug {
@@ -49,6 +54,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.StringVar(&cfg.Agent.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
 	f.StringVar(&cfg.AgentListen, "agent-listen", "", "TLS address for agents on other machines to join (e.g. 0.0.0.0:8701); none when empty")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often agents are pinged; one silent for three intervals is disconnected")
+	f.DurationVar(&cfg.AssignmentResync, "assignment-resync", ecs.DefaultAssignmentResync, "how often each agent is sent its full set of tasks again (changes go out as they happen; this repairs what went astray)")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	f.StringVar(&cfg.DebugListen, "debug-listen", "", "loopback address (127.0.0.1:PORT) serving Go's profiler under /debug/pprof/; none when empty")
 	return cmd

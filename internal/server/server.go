@@ -39,6 +39,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// DebugListen is a loopback address for Go's profiler; none when empty.
 	DebugListen string
+	// AssignmentResync is how often each agent is sent its full assignment set again;
+	// ecs.DefaultAssignmentResync when zero.
+	AssignmentResync time.Duration
 }
 
 // Run starts the server and serves until ctx is cancelled, then shuts down cleanly.
@@ -76,7 +79,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	if cfg.HeartbeatInterval <= 0 {
 		cfg.HeartbeatInterval = agentconn.DefaultPingEvery
 	}
-	ecsService := ecs.New(ecs.Config{Region: cfg.Region, Account: cfg.Account, HeartbeatTimeout: 3 * cfg.HeartbeatInterval}, st, keys)
+	ecsService := ecs.New(ecs.Config{Region: cfg.Region, Account: cfg.Account, HeartbeatTimeout: 3 * cfg.HeartbeatInterval, AssignmentResync: cfg.AssignmentResync}, st, keys)
 	if err := ecsService.EnsureDefaultCluster(ctx); err != nil {
 		return fmt.Errorf("creating the default cluster: %w", err)
 	}
