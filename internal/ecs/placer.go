@@ -160,8 +160,11 @@ func (s *Service) commitAlone(ctx context.Context, cluster string, j *clusterJob
 	one := []*clusterJob{j}
 	if j.release != nil {
 		// A few tries get past instance changes; a task changed since it was read
-		// conflicts every time.
-		for try := 0; try < 3 && errors.Is(s.commitBatch(ctx, cluster, one), store.ErrConflict); try++ {
+		// conflicts every time, and its caller reads it again.
+		for range 3 {
+			if !errors.Is(s.commitBatch(ctx, cluster, one), store.ErrConflict) {
+				return
+			}
 		}
 		return
 	}

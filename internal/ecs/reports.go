@@ -9,11 +9,6 @@ import (
 	"gantry/internal/store"
 )
 
-// ReportTask merges one report of the agent of instanceArn (see ReportTasks).
-func (s *Service) ReportTask(ctx context.Context, instanceArn string, r *Task) error {
-	return s.ReportTasks(ctx, instanceArn, []*Task{r})[0]
-}
-
 // ReportTasks merges what the agent of instanceArn reports about its tasks and returns
 // one error per report (nil when taken). Each report brings a later lastStatus (never an
 // earlier one), timestamps not yet set, the stop code and reason if none is set, health,

@@ -80,7 +80,7 @@ func TestReportsMoveTasksForwardAndRelease(t *testing.T) {
 	arn := out.Tasks[0].TaskArn
 	report := func(status string) {
 		t.Helper()
-		if err := s.ReportTask(ctx, inst, &Task{TaskArn: arn, LastStatus: status, StartedAt: s.now()}); err != nil {
+		if err := reportTask(ctx, s, inst, &Task{TaskArn: arn, LastStatus: status, StartedAt: s.now()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -232,11 +232,11 @@ func TestUsageIsConservedUnderConcurrency(t *testing.T) {
 					mu.Unlock()
 					// The agent's reports and a user's StopTask race each other.
 					wg.Go(func() {
-						s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning})
+						reportTask(ctx, s, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning})
 					})
 					wg.Go(func() {
 						s.stopTaskAction(ctx, nil, &stopTaskInput{Task: task.TaskArn})
-						s.ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskStopped})
+						reportTask(ctx, s, task.ContainerInstanceArn, &Task{TaskArn: task.TaskArn, LastStatus: TaskStopped})
 					})
 				}
 			}
@@ -252,7 +252,7 @@ func TestUsageIsConservedUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		if task := tasks.Tasks[0]; task.LastStatus != TaskStopped {
-			if err := servers[1].ReportTask(ctx, task.ContainerInstanceArn, &Task{TaskArn: arn, LastStatus: TaskStopped}); err != nil {
+			if err := reportTask(ctx, servers[1], task.ContainerInstanceArn, &Task{TaskArn: arn, LastStatus: TaskStopped}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -295,4 +295,9 @@ func TestAssignmentUpdatesMerge(t *testing.T) {
 	if got := pending.Then(full); len(got.Assignments) != 2 || got.Assignments[0].Task.TaskArn != "arn:task/c/2" || len(got.Unchanged) != 0 {
 		t.Fatalf("a full set after an undelivered change: %+v", got)
 	}
+}
+
+// reportTask sends one report, as an agent's batch of one.
+func reportTask(ctx context.Context, s *Service, instanceArn string, r *Task) error {
+	return s.ReportTasks(ctx, instanceArn, []*Task{r})[0]
 }
