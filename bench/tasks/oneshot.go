@@ -121,7 +121,7 @@ func printRunPhases(ctx context.Context, s *gantryServer, runs int) {
 	fmt.Printf("  gantry run's tasks (medians of %d, from their timestamps, ms): createdAt → startedAt %s, → executionStoppedAt %s,\n",
 		len(started), ms(started.median()), ms(exited.median()))
 	fmt.Printf("    → stoppedAt %s; the rest of the wall time is the CLI: process start, task definition lookup, RunTask,\n", ms(stopped.median()))
-	fmt.Println("    polling DescribeTasks (5 ms doubling up to 500 ms) for RUNNING and again for STOPPED, reading the log")
+	fmt.Println("    waiting on the server (/gantry/v1/tasks/wait, then DescribeTasks) for RUNNING and again for the exit code, reading the log")
 }
 
 func printOneShots(cs []*contender, cfg config, sum *summary) {

@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -144,7 +144,7 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 		<-ctx.Done()
 		client.StopTask(bg, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(taskArn), Reason: aws.String("Interrupted in gantry run")})
 	}()
-	t, err := waitTask(bg, client, cluster, taskArn, func(t types.Task) bool {
+	t, err := waitTask(bg, g, client, cluster, taskArn, "running", func(t types.Task) bool {
 		return aws.ToString(t.LastStatus) == "RUNNING" || aws.ToString(t.LastStatus) == "STOPPED" || exited(t)
 	})
 	if err != nil {
@@ -155,7 +155,7 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 	}
 	// The exit code is known once the container has exited; the task's teardown (its
 	// network, its root filesystem) need not hold the command up, as with docker run.
-	t, err = waitTask(bg, client, cluster, taskArn, func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" || exited(t) })
+	t, err = waitTask(bg, g, client, cluster, taskArn, "exited", func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" || exited(t) })
 	if err != nil {
 		return err
 	}
@@ -181,12 +181,17 @@ func taskExit(t types.Task) error {
 	return nil
 }
 
-// waitTask polls the task until done says so: every 10 ms for the first two seconds,
-// when a short task is most likely to change, then less often.
-func waitTask(ctx context.Context, client *ecs.Client, cluster, taskArn string, done func(types.Task) bool) (types.Task, error) {
-	start := time.Now()
-	delay := 10 * time.Millisecond
+// waitTask waits until done says so of the task: the server holds each request until
+// the task reaches until (or a minute passes), then DescribeTasks says where it is.
+func waitTask(ctx context.Context, g *globals, client *ecs.Client, cluster, taskArn, until string, done func(types.Task) bool) (types.Task, error) {
 	for {
+		q := url.Values{"cluster": {cluster}, "task": {taskArn}, "until": {until}, "timeout": {"1m"}}
+		resp, err := g.native(ctx, "GET", taskWaitPath, q, nil)
+		if err != nil {
+			return types.Task{}, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 		out, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{taskArn}})
 		if err != nil {
 			return types.Task{}, err
@@ -197,12 +202,11 @@ func waitTask(ctx context.Context, client *ecs.Client, cluster, taskArn string, 
 		if done(out.Tasks[0]) {
 			return out.Tasks[0], nil
 		}
-		time.Sleep(delay)
-		if time.Since(start) > 2*time.Second {
-			delay = min(delay*2, 500*time.Millisecond)
-		}
 	}
 }
+
+// taskWaitPath is the server's endpoint that answers once a task reaches a state.
+const taskWaitPath = "/gantry/v1/tasks/wait"
 
 // streamLogs copies a task's first container's log to stdout and stderr, following it
 // until the container has exited.

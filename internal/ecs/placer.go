@@ -197,7 +197,7 @@ func (s *Service) commitBatch(ctx context.Context, cluster string, jobs []*clust
 				s.view.put(cluster, id, rec, rev)
 			}
 			for _, t := range b.tasks {
-				s.tasks.put(taskKey(cluster, t.id), t.rec, rev)
+				s.taskCommitted(taskKey(cluster, t.id), t.rec, rev)
 			}
 		}
 	}

@@ -61,7 +61,7 @@ func (s *Service) ReportTasks(ctx context.Context, instanceArn string, reports [
 			key := taskKey(cluster, ids[i])
 			switch {
 			case err == nil:
-				s.tasks.put(key, recs[k], rev)
+				s.taskCommitted(key, recs[k], rev)
 			case errors.Is(err, store.ErrConflict):
 				s.tasks.drop(key)
 				alone = append(alone, i)

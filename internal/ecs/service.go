@@ -49,8 +49,11 @@ type Service struct {
 	// to their usage per cluster (placer.go).
 	view      *instanceView
 	committer committer
-	// tasks caches the task records this server wrote lately (taskcache.go).
-	tasks taskCache
+	// tasks caches the task records this server wrote lately (taskcache.go); waiters
+	// are the WaitTask calls to wake when it writes one (taskwait.go).
+	tasks       taskCache
+	waiters     taskWaiters
+	waitRecheck time.Duration
 	// assignments feeds every connected agent's assignment changes from one store watch.
 	assignments *assignmentFeed
 }
@@ -60,7 +63,7 @@ func New(cfg Config, st *store.Store, principals Principals) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}}
+	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}, waitRecheck: defaultWaitRecheck}
 	s.view = newInstanceView(st, func(rec *instanceRecord) scheduler.Instance { return s.schedInstance(rec, time.Time{}) })
 	return s
 }

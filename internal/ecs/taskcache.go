@@ -104,7 +104,7 @@ func (s *Service) commitTask(ctx context.Context, rec *taskRecord, writes []stor
 	rev, err := s.store.CommitRev(ctx, writes...)
 	switch {
 	case err == nil:
-		s.tasks.put(key, rec, rev)
+		s.taskCommitted(key, rec, rev)
 	case errors.Is(err, store.ErrConflict):
 		s.tasks.drop(key)
 	}

@@ -301,3 +301,35 @@ func TestAssignmentUpdatesMerge(t *testing.T) {
 func reportTask(ctx context.Context, s *Service, instanceArn string, r *Task) error {
 	return s.ReportTasks(ctx, instanceArn, []*Task{r})[0]
 }
+
+// WaitTask returns as soon as the task gets where it was asked to wait for, and as it is
+// when the wait runs out.
+func TestWaitTask(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, openStore(t))
+	s.EnsureDefaultCluster(ctx)
+	inst := registerInstance(t, s, 1024, 64)
+	s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web"))
+	out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web"})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("runTask: %v %+v", err, out)
+	}
+	arn := out.Tasks[0].TaskArn
+	if _, err := s.WaitTask(ctx, "", arn, "started", time.Second); err == nil {
+		t.Fatal("until=started was accepted")
+	}
+	if task, err := s.WaitTask(ctx, "", arn, WaitRunning, 50*time.Millisecond); err != nil || task.LastStatus != TaskProvisioning {
+		t.Fatalf("a wait that runs out: %v, %+v", err, task)
+	}
+	// With no periodic re-read, only the report's commit can wake the waiter before the
+	// wait runs out.
+	s.waitRecheck = time.Hour
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		reportTask(ctx, s, inst, &Task{TaskArn: arn, LastStatus: TaskRunning})
+	}()
+	task, err := s.WaitTask(ctx, "", arn, WaitRunning, time.Minute)
+	if err != nil || task.LastStatus != TaskRunning {
+		t.Fatalf("waiting for RUNNING: %v, %+v", err, task)
+	}
+}

@@ -103,7 +103,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) error
 	if err != nil {
 		return fmt.Errorf("cluster CA: %w", err)
 	}
-	handler := routes(api, reg, hub, nodes, &ready, tokenHandler(keys, ca, users))
+	handler := routes(api, reg, hub, nodes, &ready, tokenHandler(keys, ca, users), taskWaitHandler(ecsService, users))
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -214,9 +214,10 @@ func every(ctx context.Context, interval time.Duration, job func(context.Context
 }
 
 // routes puts every API on the one listener.
-func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, nodes *agentconn.Proxy, ready *atomic.Bool, tokens http.Handler) http.Handler {
+func routes(api *awsapi.JSONServer, reg *registry.Registry, hub *agentconn.Hub, nodes *agentconn.Proxy, ready *atomic.Bool, tokens, taskWait http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(tokensPath, tokens)
+	mux.Handle(taskWaitPath, taskWait)
 	mux.Handle("/v2/", reg)
 	mux.Handle("/gantry/v1/agent/", hub)
 	mux.Handle(agentconn.LogsPath, nodes)
