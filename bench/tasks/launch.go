@@ -20,7 +20,6 @@ import (
 const (
 	goalLaunchRate = 20.0
 	goalLaunchP99  = 150 * time.Millisecond
-	pollEvery      = 5 * time.Millisecond
 	// straggle is how long to wait for the last task to run, or to stop, before counting
 	// it as failed: longer than the server's periodic resend of assignments (30 s).
 	straggle = 40 * time.Second
@@ -87,45 +86,37 @@ func (t *tracker) pending() int {
 	return len(t.inflight)
 }
 
-// poll describes every task in flight, 100 per call, every 5 ms until ctx ends.
-func (t *tracker) poll(ctx context.Context) {
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// follow waits on the server until the task is RUNNING (or past it), describes it and
+// observes it; the server wakes the wait when it commits the task's report.
+func (t *tracker) follow(ctx context.Context, s *gantryServer, arn string) {
+	for ctx.Err() == nil {
+		if err := s.waitTask(ctx, arn, "running", time.Minute); err != nil {
+			if ctx.Err() == nil {
+				t.fail("%v", err)
+			}
 			return
-		case <-tick.C:
 		}
-		t.mu.Lock()
-		arns := make([]string, 0, len(t.inflight))
-		for arn := range t.inflight {
-			arns = append(arns, arn)
+		out, err := t.client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: []string{arn}})
+		seen := time.Now()
+		if err != nil || len(out.Tasks) != 1 {
+			if ctx.Err() == nil {
+				t.fail("DescribeTasks %s: %v", arn, err)
+			}
+			return
 		}
-		t.mu.Unlock()
-		for batch := range slices.Chunk(arns, 100) {
-			out, err := t.client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Tasks: batch})
-			seen := time.Now()
-			if err != nil {
-				if ctx.Err() == nil {
-					t.fail("DescribeTasks: %v", err)
-				}
-				continue
-			}
-			for _, task := range out.Tasks {
-				t.observe(task, seen)
-			}
+		if t.observe(out.Tasks[0], seen) {
+			return
 		}
 	}
 }
 
 // observe records a task that reached RUNNING (or stopped without) and hands it to the
-// stoppers.
-func (t *tracker) observe(task types.Task, seen time.Time) {
+// stoppers; it tells whether the task was done with.
+func (t *tracker) observe(task types.Task, seen time.Time) bool {
 	arn, status := aws.ToString(task.TaskArn), aws.ToString(task.LastStatus)
 	running := slices.Contains([]string{"RUNNING", "DEACTIVATING", "STOPPING", "DEPROVISIONING"}, status)
 	if !running && status != "STOPPED" {
-		return
+		return false
 	}
 	t.mu.Lock()
 	sent, ok := t.inflight[arn]
@@ -144,6 +135,7 @@ func (t *tracker) observe(task types.Task, seen time.Time) {
 	if ok && running {
 		t.stop <- arn
 	}
+	return true
 }
 
 // measureLaunches launches r.count tasks of td at r.perSecond, open loop, and measures
@@ -152,10 +144,9 @@ func (t *tracker) observe(task types.Task, seen time.Time) {
 func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate) (*launchRun, error) {
 	run := &launchRun{rate: r}
 	t := &tracker{client: s.ecs, inflight: map[string]time.Time{}, run: run, stop: make(chan string, r.count), serverPid: s.cmd.Process.Pid}
-	pollCtx, stopPolling := context.WithCancel(ctx)
-	defer stopPolling()
-	polled := make(chan struct{})
-	go func() { t.poll(pollCtx); close(polled) }()
+	followCtx, stopFollowing := context.WithCancel(ctx)
+	defer stopFollowing()
+	var followers sync.WaitGroup
 	var stoppers sync.WaitGroup
 	for range 4 {
 		stoppers.Go(func() {
@@ -193,7 +184,9 @@ func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate) (*
 				t.fail("RunTask placed nothing: %+v", out.Failures)
 				return
 			}
-			t.add(aws.ToString(out.Tasks[0].TaskArn), sent)
+			arn := aws.ToString(out.Tasks[0].TaskArn)
+			t.add(arn, sent)
+			followers.Go(func() { t.follow(followCtx, s, arn) })
 			t.mu.Lock()
 			run.call = append(run.call, call)
 			run.lateBy = append(run.lateBy, sent.Sub(at))
@@ -205,8 +198,8 @@ func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate) (*
 	for t.pending() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	stopPolling()
-	<-polled // the poller hands tasks to the stoppers until it returns
+	stopFollowing()
+	followers.Wait() // the followers hand tasks to the stoppers until they return
 	if !t.lastSeen.IsZero() {
 		run.elapsed, run.cpu, run.server = t.lastSeen.Sub(start), t.lastCPU.Since(cpu0), t.lastProc.Since(proc0)
 	}
@@ -337,9 +330,9 @@ func printLaunches(runs []*launchRun, sum *summary) {
 				perTask(r.cpu.Busy-min(r.cpu.Busy, r.server.Self+r.server.Children)))
 		}
 	}
-	fmt.Println("  p50…max: from sending RunTask to a DescribeTasks answer showing lastStatus RUNNING; one poller")
-	fmt.Printf("  describes every task in flight (100 per call) every %s, so each figure includes up to one poll\n", pollEvery)
-	fmt.Println("  interval and a DescribeTasks round trip. stamped: the task's startedAt − createdAt, both set by Gantry")
+	fmt.Println("  p50…max: from sending RunTask to a DescribeTasks answer showing lastStatus RUNNING; each task has a")
+	fmt.Println("  waiter on /gantry/v1/tasks/wait (woken by the server's commit of the task's report) that then")
+	fmt.Println("  describes it, so each figure includes one DescribeTasks round trip. stamped: the task's startedAt − createdAt, both set by Gantry")
 	fmt.Println("  (millisecond precision). Tasks are stopped as soon as they are seen RUNNING. Launches are open loop.")
 	for _, r := range runs {
 		if r.rate.perSecond != goalLaunchRate && len(r.observed) > 0 {

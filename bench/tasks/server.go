@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
@@ -308,3 +311,31 @@ func freeAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+// waitTask holds until the server says the task has reached until (GET
+// /gantry/v1/tasks/wait, signed like the CLI signs it) or timeout passes.
+func (s *gantryServer) waitTask(ctx context.Context, taskArn, until string, timeout time.Duration) error {
+	q := url.Values{"task": {taskArn}, "until": {until}, "timeout": {timeout.String()}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.endpoint+"/gantry/v1/tasks/wait?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	const unsigned = "UNSIGNED-PAYLOAD"
+	req.Header.Set("X-Amz-Content-Sha256", unsigned)
+	if err := v4.NewSigner().SignHTTP(ctx, s.key, req, unsigned, "ecs", "us-east-1", time.Now()); err != nil {
+		return err
+	}
+	resp, err := waitClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("waiting for %s: %s: %s", taskArn, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
+// waitClient keeps connections for the many waits of a launch run.
+var waitClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}}
