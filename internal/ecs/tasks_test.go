@@ -68,16 +68,7 @@ func TestConcurrentSchedulersNeverDoubleBook(t *testing.T) {
 // STOPPED releases its booking, and a stale report changes nothing.
 func TestReportsMoveTasksForwardAndRelease(t *testing.T) {
 	ctx := context.Background()
-	st := openStore(t)
-	s := newTestService(t, st)
-	s.EnsureDefaultCluster(ctx)
-	inst := registerInstance(t, s, 1024, 64)
-	s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web"))
-	out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web"})
-	if err != nil || len(out.Tasks) != 1 {
-		t.Fatalf("runTask: %v %+v", err, out)
-	}
-	arn := out.Tasks[0].TaskArn
+	s, inst, arn := oneTask(t)
 	report := func(status string) {
 		t.Helper()
 		if err := reportTask(ctx, s, inst, &Task{TaskArn: arn, LastStatus: status, StartedAt: s.now()}); err != nil {
@@ -297,14 +288,10 @@ func TestAssignmentUpdatesMerge(t *testing.T) {
 	}
 }
 
-// reportTask sends one report, as an agent's batch of one.
-func reportTask(ctx context.Context, s *Service, instanceArn string, r *Task) error {
-	return s.ReportTasks(ctx, instanceArn, []*Task{r})[0]
-}
-
-// WaitTask returns as soon as the task gets where it was asked to wait for, and as it is
-// when the wait runs out.
-func TestWaitTask(t *testing.T) {
+// oneTask runs one task of 16 MiB on an instance with 1024 CPU units and 64 MiB, and
+// returns the service, the instance's ARN and the task's.
+func oneTask(t *testing.T) (*Service, string, string) {
+	t.Helper()
 	ctx := context.Background()
 	s := newTestService(t, openStore(t))
 	s.EnsureDefaultCluster(ctx)
@@ -314,7 +301,19 @@ func TestWaitTask(t *testing.T) {
 	if err != nil || len(out.Tasks) != 1 {
 		t.Fatalf("runTask: %v %+v", err, out)
 	}
-	arn := out.Tasks[0].TaskArn
+	return s, inst, out.Tasks[0].TaskArn
+}
+
+// reportTask sends one report, as an agent's batch of one.
+func reportTask(ctx context.Context, s *Service, instanceArn string, r *Task) error {
+	return s.ReportTasks(ctx, instanceArn, []*Task{r})[0]
+}
+
+// WaitTask returns as soon as the task gets where it was asked to wait for, and as it is
+// when the wait runs out.
+func TestWaitTask(t *testing.T) {
+	ctx := context.Background()
+	s, inst, arn := oneTask(t)
 	if _, err := s.WaitTask(ctx, "", arn, "started", time.Second); err == nil {
 		t.Fatal("until=started was accepted")
 	}
