@@ -352,7 +352,7 @@ func purePlacementRate(ctx context.Context) (float64, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return 0, fmt.Errorf("go test -bench: %v: %s", err, tail(out.Bytes()))
+		return 0, fmt.Errorf("go test -bench: %v: %s", err, proc.Tail(out.Bytes()))
 	}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
@@ -366,7 +366,7 @@ func purePlacementRate(ctx context.Context) (float64, error) {
 			}
 		}
 	}
-	return 0, fmt.Errorf("no placements/s in the benchmark's output: %s", tail(out.Bytes()))
+	return 0, fmt.Errorf("no placements/s in the benchmark's output: %s", proc.Tail(out.Bytes()))
 }
 
 func printScale(cfg config, p *placement, joined, placedIn time.Duration, timedOut bool, runningIn time.Duration, running int,

@@ -237,16 +237,7 @@ func envWithout(prefixes ...string) []string {
 
 func (s *gantryServer) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "server.log"))
-	return tail(b)
-}
-
-// tail returns the last lines of a log, for error messages.
-func tail(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 8 {
-		lines = lines[len(lines)-8:]
-	}
-	return strings.Join(lines, "\n")
+	return proc.Tail(b)
 }
 
 // rss is the server process's resident memory in bytes.

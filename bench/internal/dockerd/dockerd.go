@@ -136,7 +136,7 @@ func (d *Daemon) Docker(ctx context.Context, stdin string, args ...string) (stri
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, tail(out.Bytes()))
+		return out.String(), fmt.Errorf("docker %s: %v: %s", strings.Join(args, " "), err, proc.Tail(out.Bytes()))
 	}
 	return out.String(), nil
 }
@@ -147,16 +147,7 @@ func (d *Daemon) RSS() (int64, error) { return proc.TreeRSS(d.cmd.Process.Pid) }
 
 func (d *Daemon) logTail() string {
 	b, _ := os.ReadFile(filepath.Join(d.dir, "dockerd.log"))
-	return tail(b)
-}
-
-// tail returns the last lines of a log or command output, for error messages.
-func tail(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 8 {
-		lines = lines[len(lines)-8:]
-	}
-	return strings.Join(lines, "\n")
+	return proc.Tail(b)
 }
 
 func ip(args ...string) error {

@@ -131,3 +131,12 @@ func ProcessCPU(pid int) Times {
 func (t Times) Since(prev Times) Times {
 	return Times{Self: t.Self - prev.Self, Children: t.Children - prev.Children}
 }
+
+// Tail returns the last lines of a log or of a command's output, for error messages.
+func Tail(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	return strings.Join(lines, "\n")
+}
