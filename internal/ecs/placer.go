@@ -144,14 +144,26 @@ func (s *Service) commitJobs(cluster string, jobs []*clusterJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
 	for attempt := 0; attempt < 2; attempt++ {
-		if err := s.commitBatch(ctx, cluster, jobs); !errors.Is(err, store.ErrConflict) {
+		err := s.commitBatch(ctx, cluster, jobs)
+		if err == nil || (!errors.Is(err, store.ErrConflict) && !errors.Is(err, errBatchTooLarge)) {
 			return
+		}
+		if errors.Is(err, errBatchTooLarge) {
+			break
 		}
 	}
 	for _, j := range jobs {
 		s.commitAlone(ctx, cluster, j)
 	}
 }
+
+// defaultMaxBatchBytes bounds the bytes one batch writes, well under the store's request
+// limit (etcd's 1.5 MiB): tasks with many containers make records of tens of KiB.
+const defaultMaxBatchBytes = 1 << 20
+
+// errBatchTooLarge means a batch of several jobs would write more than the limit; its
+// jobs are then committed one by one.
+var errBatchTooLarge = errors.New("batch over the transaction size limit")
 
 // commitAlone commits one job, retrying as instances change under it. A placement whose
 // client token another call stored first gets that call's answer; a release whose task
@@ -189,6 +201,9 @@ func (s *Service) commitBatch(ctx context.Context, cluster string, jobs []*clust
 		}
 	}
 	writes, err := b.instanceWrites()
+	if err == nil && len(jobs) > 1 && writeBytes(b.writes)+writeBytes(writes) > s.maxBatchBytes {
+		err = errBatchTooLarge
+	}
 	if err == nil && len(b.writes) > 0 {
 		var rev int64
 		rev, err = s.store.CommitRev(ctx, append(b.writes, writes...)...)
@@ -349,6 +364,14 @@ func (b *batch) instanceWrites() ([]store.Write, error) {
 		writes = append(writes, w)
 	}
 	return writes, nil
+}
+
+func writeBytes(ws []store.Write) int {
+	n := 0
+	for _, w := range ws {
+		n += len(w.Key) + len(w.Value)
+	}
+	return n
 }
 
 func (b *batch) touchedIDs() []string {

@@ -47,8 +47,9 @@ type Service struct {
 	familyLocks [64]sync.Mutex
 	// view is the scheduler's picture of the instances; committer batches the changes
 	// to their usage per cluster (placer.go).
-	view      *instanceView
-	committer committer
+	view          *instanceView
+	committer     committer
+	maxBatchBytes int
 	// tasks caches the task records this server wrote lately (taskcache.go); waiters
 	// are the WaitTask calls to wake when it writes one (taskwait.go).
 	tasks       taskCache
@@ -63,7 +64,7 @@ func New(cfg Config, st *store.Store, principals Principals) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}, waitRecheck: defaultWaitRecheck}
+	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}, waitRecheck: defaultWaitRecheck, maxBatchBytes: defaultMaxBatchBytes}
 	s.view = newInstanceView(st, func(rec *instanceRecord) scheduler.Instance { return s.schedInstance(rec, time.Time{}) })
 	return s
 }

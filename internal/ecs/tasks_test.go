@@ -191,6 +191,44 @@ func TestWatchAssignmentsResendsOnlyChanges(t *testing.T) {
 	}
 }
 
+// Placements that would make one transaction too large are committed one by one, and
+// every one of them still lands.
+func TestOversizedBatchesCommitJobByJob(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, openStore(t))
+	s.maxBatchBytes = 4 << 10 // any two RunTasks together are over it
+	if err := s.EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inst := registerInstance(t, s, 10240, 1600) // room for 100 tasks
+	if _, err := s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web")); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	placed := 0
+	for range 8 {
+		wg.Go(func() {
+			out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", Count: new(int32(5))})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			placed += len(out.Tasks)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	out, err := s.describeContainerInstances(ctx, nil, &describeContainerInstancesInput{ContainerInstances: []string{inst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci := out.ContainerInstances[0]; placed != 40 || ci.PendingTasksCount != 40 || ci.RemainingResources[1].IntegerValue != 1600-40*16 {
+		t.Fatalf("placed %d; instance pending %d, memory left %d", placed, ci.PendingTasksCount, ci.RemainingResources[1].IntegerValue)
+	}
+}
+
 // Usage is conserved: however placements, reports and StopTask calls from two servers
 // interleave, once every task is STOPPED each instance holds nothing and counts no task
 // running or pending.
