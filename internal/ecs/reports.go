@@ -55,6 +55,10 @@ func (s *Service) ReportTasks(ctx context.Context, instanceArn string, reports [
 			together, writes, recs = append(together, i), append(writes, ws...), append(recs, rec)
 		}
 	}
+	if writeBytes(writes) > s.maxBatchBytes { // large tasks: one transaction each
+		alone = append(alone, together...)
+		together, writes = nil, nil
+	}
 	if len(writes) > 0 {
 		rev, err := s.store.CommitRev(ctx, writes...)
 		for k, i := range together {

@@ -370,3 +370,33 @@ func TestWaitTask(t *testing.T) {
 		t.Fatalf("waiting for RUNNING: %v, %+v", err, task)
 	}
 }
+
+// Reports that together would make one transaction too large are stored one by one.
+func TestOversizedReportBatchesCommitOneByOne(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t, openStore(t))
+	s.maxBatchBytes = 2 << 10 // two task records are over it
+	if err := s.EnsureDefaultCluster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inst := registerInstance(t, s, 10240, 1600)
+	if _, err := s.registerTaskDefinition(ctx, &awsapi.Request{}, minimalTaskDef("web")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.runTask(ctx, nil, &runTaskInput{TaskDefinition: "web", Count: new(int32(5))})
+	if err != nil || len(out.Tasks) != 5 {
+		t.Fatalf("runTask: %v %+v", err, out)
+	}
+	var reports []*Task
+	for _, task := range out.Tasks {
+		reports = append(reports, &Task{TaskArn: task.TaskArn, LastStatus: TaskRunning})
+	}
+	for i, err := range s.ReportTasks(ctx, inst, reports) {
+		if err != nil {
+			t.Fatalf("report %d: %v", i, err)
+		}
+	}
+	if n, err := s.runningCount(ctx, "default", ""); err != nil || n != 5 {
+		t.Fatalf("%d tasks counted running (%v), want 5", n, err)
+	}
+}
