@@ -42,8 +42,8 @@ type committer struct {
 	busy   map[string]bool
 }
 
-// maxBatchTasks bounds the tasks placed or released by one transaction, which keeps it
-// well under the store's request size limit (a task record is a few KiB).
+// maxBatchTasks bounds the tasks placed or released by one transaction (its bytes are
+// bounded apart, by Service.maxBatchBytes).
 const maxBatchTasks = 200
 
 // commitTimeout bounds one batch's store work; the callers have their own deadlines.
