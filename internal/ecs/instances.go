@@ -287,7 +287,7 @@ func mergeAttributes(base, over []Attribute) []Attribute {
 // last heartbeat (zero: never seen).
 func (s *Service) present(rec *instanceRecord, lastSeen time.Time, running int) *ContainerInstance {
 	ci := rec.Instance
-	ci.AgentConnected = !lastSeen.IsZero() && s.cfg.Now().Sub(lastSeen) < s.heartbeatTimeout()
+	ci.AgentConnected = s.connected(lastSeen)
 	ci.RunningTasksCount = int32(running)
 	ci.PendingTasksCount = int32(max(0, rec.Usage.Tasks-running))
 	u := rec.Usage
@@ -313,6 +313,12 @@ func appendPorts(dst []string, ports []int) []string {
 		dst = append(dst, strconv.Itoa(p))
 	}
 	return dst
+}
+
+// connected tells whether an agent last seen at lastSeen (zero: never) counts as
+// connected now.
+func (s *Service) connected(lastSeen time.Time) bool {
+	return !lastSeen.IsZero() && s.cfg.Now().Sub(lastSeen) < s.heartbeatTimeout()
 }
 
 // heartbeatTimeout is how long an agent may stay silent and still count as connected.

@@ -148,7 +148,8 @@ func (s *Service) listContainerInstances(ctx context.Context, _ *awsapi.Request,
 			if err != nil {
 				return false, err
 			}
-			inst := s.schedInstance(rec, seen[idOfKey(kv.Key)])
+			inst := schedInstance(rec)
+			inst.AgentConnected = s.connected(seen[idOfKey(kv.Key)])
 			if !filter.Eval(&inst) {
 				return false, nil
 			}
@@ -161,18 +162,19 @@ func (s *Service) listContainerInstances(ctx context.Context, _ *awsapi.Request,
 
 func idOfKey(key string) string { return key[strings.LastIndexByte(key, '/')+1:] }
 
-// schedInstance is the scheduler's view of an instance.
-func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) scheduler.Instance {
-	ci := s.present(rec, lastSeen, 0)
+// schedInstance is the scheduler's view of an instance, agentConnected aside (the caller
+// knows the heartbeats).
+func schedInstance(rec *instanceRecord) scheduler.Instance {
+	ci := &rec.Instance
 	inst := scheduler.Instance{
-		ARN:            ci.ContainerInstanceArn,
-		ID:             idOfKey(ci.ContainerInstanceArn),
-		Attributes:     make(map[string]string, len(ci.Attributes)),
-		AgentConnected: ci.AgentConnected,
-		RegisteredAt:   ci.RegisteredAt.Time,
-		Status:         ci.Status,
-		TaskCount:      rec.Usage.Tasks,
-		Groups:         rec.Usage.Groups,
+		ARN:          ci.ContainerInstanceArn,
+		ID:           idOfKey(ci.ContainerInstanceArn),
+		Attributes:   make(map[string]string, len(ci.Attributes)),
+		RegisteredAt: ci.RegisteredAt.Time,
+		Status:       ci.Status,
+		Remaining:    remaining(rec),
+		TaskCount:    rec.Usage.Tasks,
+		Groups:       rec.Usage.Groups,
 	}
 	if ci.Ec2InstanceID != "" {
 		inst.ID = ci.Ec2InstanceID
@@ -183,19 +185,27 @@ func (s *Service) schedInstance(rec *instanceRecord, lastSeen time.Time) schedul
 	for _, a := range ci.Attributes {
 		inst.Attributes[a.Name] = a.Value
 	}
-	for _, r := range ci.RemainingResources {
-		switch r.Name {
+	return inst
+}
+
+// remaining is what an instance has left for the scheduler: registered CPU and memory
+// less its tasks', and, as ECS's remainingResources lists them, the host ports taken
+// (reserved at registration or booked by a task).
+func remaining(rec *instanceRecord) scheduler.Resources {
+	var r scheduler.Resources
+	for _, res := range rec.Instance.RegisteredResources {
+		switch res.Name {
 		case "CPU":
-			inst.Remaining.CPU = int(r.IntegerValue)
+			r.CPU = int(res.IntegerValue) - rec.Usage.CPU
 		case "MEMORY":
-			inst.Remaining.MemoryMiB = int(r.IntegerValue)
+			r.MemoryMiB = int(res.IntegerValue) - rec.Usage.Memory
 		case "PORTS":
-			inst.Remaining.Ports = atoiAll(r.StringSetValue)
+			r.Ports = append(atoiAll(res.StringSetValue), rec.Usage.Ports...)
 		case "PORTS_UDP":
-			inst.Remaining.PortsUDP = atoiAll(r.StringSetValue)
+			r.PortsUDP = append(atoiAll(res.StringSetValue), rec.Usage.PortsUDP...)
 		}
 	}
-	return inst
+	return r
 }
 
 type updateContainerInstancesStateInput struct {

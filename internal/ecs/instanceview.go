@@ -22,8 +22,6 @@ import (
 // instance's revision, and a conflict refreshes the instances it names.
 type instanceView struct {
 	st *store.Store
-	// sched turns a record into the scheduler's shape (agentConnected aside).
-	sched func(*instanceRecord) scheduler.Instance
 
 	start sync.Once
 	ready chan struct{} // closed once the first listing is in
@@ -41,8 +39,8 @@ type viewEntry struct {
 	sched scheduler.Instance
 }
 
-func newInstanceView(st *store.Store, sched func(*instanceRecord) scheduler.Instance) *instanceView {
-	return &instanceView{st: st, sched: sched, ready: make(chan struct{}),
+func newInstanceView(st *store.Store) *instanceView {
+	return &instanceView{st: st, ready: make(chan struct{}),
 		clusters: map[string]map[string]*viewEntry{}, order: map[string][]string{}, seen: map[string]time.Time{}}
 }
 
@@ -201,7 +199,7 @@ func (v *instanceView) applyHeartbeat(ev store.Event) {
 
 // put stores rec as of rev unless the view holds a newer revision.
 func (v *instanceView) put(cluster, id string, rec *instanceRecord, rev int64) {
-	sched := v.sched(rec)
+	sched := schedInstance(rec)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	entries := v.clusters[cluster]
@@ -238,9 +236,9 @@ func (v *instanceView) refresh(ctx context.Context, cluster string, ids []string
 
 // snapshot returns the cluster's instances that are not INACTIVE, in key order (as a
 // listing of the store gives them, so that placement among equals does not depend on
-// map order) and in the scheduler's shape with agentConnected as of now, and every
-// instance's entry by id.
-func (v *instanceView) snapshot(cluster string, now time.Time, timeout time.Duration) ([]scheduler.Instance, map[string]*viewEntry) {
+// map order) and in the scheduler's shape with agentConnected as connected says of their
+// last heartbeat, and every instance's entry by id.
+func (v *instanceView) snapshot(cluster string, connected func(lastSeen time.Time) bool) ([]scheduler.Instance, map[string]*viewEntry) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	all := v.clusters[cluster]
@@ -258,8 +256,7 @@ func (v *instanceView) snapshot(cluster string, now time.Time, timeout time.Dura
 			continue
 		}
 		inst := e.sched
-		seen, ok := v.seen[id]
-		inst.AgentConnected = ok && now.Sub(seen) < timeout
+		inst.AgentConnected = connected(v.seen[id])
 		insts = append(insts, inst)
 	}
 	return insts, entries

@@ -253,7 +253,7 @@ type batchTask struct {
 }
 
 func (s *Service) newBatch(cluster string) *batch {
-	insts, entries := s.view.snapshot(cluster, s.cfg.Now(), s.heartbeatTimeout())
+	insts, entries := s.view.snapshot(cluster, s.connected)
 	b := &batch{s: s, cluster: cluster, insts: insts, entries: entries,
 		index: make(map[string]int, len(insts)), touched: map[string]*instanceRecord{}}
 	for i, inst := range insts {
@@ -277,15 +277,15 @@ func (b *batch) instance(id string) *instanceRecord {
 	return &rec
 }
 
-// resched updates the scheduler's view of a touched instance for the jobs after.
+// resched updates the scheduler's view of a touched instance for the jobs after: only
+// its usage changed.
 func (b *batch) resched(id string) {
 	i, ok := b.index[id]
 	if !ok {
 		return
 	}
-	inst := b.s.schedInstance(b.touched[id], time.Time{})
-	inst.AgentConnected = b.insts[i].AgentConnected
-	b.insts[i] = inst
+	rec := b.touched[id]
+	b.insts[i].Remaining, b.insts[i].TaskCount, b.insts[i].Groups = remaining(rec), rec.Usage.Tasks, rec.Usage.Groups
 }
 
 // place runs one placement and adds its tasks, bookings and client token to the batch.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gantry/internal/awsapi"
-	"gantry/internal/scheduler"
 	"gantry/internal/store"
 )
 
@@ -65,7 +64,7 @@ func New(cfg Config, st *store.Store, principals Principals) *Service {
 		cfg.Now = time.Now
 	}
 	s := &Service{cfg: cfg, store: st, principals: principals, assignments: &assignmentFeed{st: st}, waitRecheck: defaultWaitRecheck, maxBatchBytes: defaultMaxBatchBytes}
-	s.view = newInstanceView(st, func(rec *instanceRecord) scheduler.Instance { return s.schedInstance(rec, time.Time{}) })
+	s.view = newInstanceView(st)
 	return s
 }
 

@@ -250,7 +250,7 @@ func (s *Service) describeTasks(ctx context.Context, _ *awsapi.Request, in *desc
 // instance whose agent has gone silent shows connectivity DISCONNECTED since then.
 func (s *Service) presentTask(rec *taskRecord, lastSeen time.Time) *Task {
 	t := rec.Task
-	if t.LastStatus != TaskStopped && s.cfg.Now().Sub(lastSeen) >= s.heartbeatTimeout() {
+	if t.LastStatus != TaskStopped && !s.connected(lastSeen) {
 		t.Connectivity = "DISCONNECTED"
 		if !lastSeen.IsZero() {
 			t.ConnectivityAt = awsapi.NewTimestamp(lastSeen)
