@@ -338,11 +338,16 @@ func (s *Service) Heartbeat(ctx context.Context, instanceArn, server string) err
 	if err != nil {
 		return err
 	}
-	val, err := json.Marshal(heartbeat{At: s.cfg.Now(), Server: server})
+	hb := heartbeat{At: s.cfg.Now(), Server: server}
+	val, err := json.Marshal(hb)
 	if err != nil {
 		return err
 	}
-	return s.store.Commit(ctx, store.Write{Key: heartbeatsPrefix + id, Value: val, Expect: store.Any})
+	if err := s.store.Commit(ctx, store.Write{Key: heartbeatsPrefix + id, Value: val, Expect: store.Any}); err != nil {
+		return err
+	}
+	s.view.saw(id, hb.At)
+	return nil
 }
 
 // splitInstanceArn returns the cluster and id of a container instance ARN.
@@ -356,24 +361,13 @@ func (s *Service) splitInstanceArn(arn string) (string, string, error) {
 	return cluster, id, err
 }
 
-// lastSeen reads the heartbeats of the given instance ids.
+// lastSeen returns the heartbeats of the given instance ids, from the instance view (the
+// heartbeats this server stores go there at once, other servers' by the store's watch).
 func (s *Service) lastSeen(ctx context.Context, ids []string) (map[string]time.Time, error) {
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = heartbeatsPrefix + id
-	}
-	kvs, err := s.store.GetMany(ctx, keys)
-	if err != nil {
+	if err := s.view.wait(ctx); err != nil {
 		return nil, err
 	}
-	out := make(map[string]time.Time, len(kvs))
-	for _, kv := range kvs {
-		var hb heartbeat
-		if json.Unmarshal(kv.Value, &hb) == nil {
-			out[strings.TrimPrefix(kv.Key, heartbeatsPrefix)] = hb.At
-		}
-	}
-	return out, nil
+	return s.view.lastSeen(ids), nil
 }
 
 // activeClusterName resolves a cluster name or ARN ("" is the default cluster) and checks

@@ -193,8 +193,36 @@ func (v *instanceView) applyHeartbeat(ev store.Event) {
 	}
 	var hb heartbeat
 	if json.Unmarshal(ev.Value, &hb) == nil {
-		v.seen[id] = hb.At
+		v.sawLocked(id, hb.At)
 	}
+}
+
+// saw records a heartbeat this server stored, before the watch brings it back.
+func (v *instanceView) saw(id string, at time.Time) {
+	v.mu.Lock()
+	v.sawLocked(id, at)
+	v.mu.Unlock()
+}
+
+// sawLocked keeps the later of two heartbeats (a listing may bring an older one than a
+// write-through). Called with v.mu held.
+func (v *instanceView) sawLocked(id string, at time.Time) {
+	if at.After(v.seen[id]) {
+		v.seen[id] = at
+	}
+}
+
+// lastSeen returns the last heartbeats of the given instances (absent: never seen).
+func (v *instanceView) lastSeen(ids []string) map[string]time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	out := make(map[string]time.Time, len(ids))
+	for _, id := range ids {
+		if at, ok := v.seen[id]; ok {
+			out[id] = at
+		}
+	}
+	return out
 }
 
 // put stores rec as of rev unless the view holds a newer revision.
