@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -26,13 +29,28 @@ func (g *globals) awsConfig(ctx context.Context) (aws.Config, error) {
 		Region:       g.region,
 		Credentials:  creds,
 		BaseEndpoint: aws.String(g.endpoint),
-		// A local server either answers or is down; retrying only delays the error.
-		RetryMaxAttempts: 1,
+		Retryer:      func() aws.Retryer { return resetRetryer() },
 		// A fresh connection per call: under load the SDK was seen to fail reading an
 		// answer on a reused connection ("use of closed network connection",
 		// aws-sdk-go-v2 #2737), and a CLI process makes only a few calls.
 		HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}},
 	}, nil
+}
+
+// resetRetryer retries a call only when its connection was reset under it, at once and
+// at most twice: a local server either answers or is down, and retrying anything else
+// only delays the error. Resets were still seen now and then with fresh connections
+// (the SDK's standard retryer retries them too, see aws-sdk-go-v2 #2737).
+func resetRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = 3
+		o.RateLimiter = ratelimit.None
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 10 * time.Millisecond, nil })
+		o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			msg := err.Error()
+			return aws.BoolTernary(strings.Contains(msg, "use of closed network connection") || strings.Contains(msg, "connection reset"))
+		})}
+	})
 }
 
 // credentialsProvider prefers the standard AWS environment variables, then the
