@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"slices"
@@ -144,63 +143,68 @@ func attach(ctx context.Context, g *globals, client *ecs.Client, cluster, taskAr
 		<-ctx.Done()
 		client.StopTask(bg, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(taskArn), Reason: aws.String("Interrupted in gantry run")})
 	}()
-	t, err := waitTask(bg, g, client, cluster, taskArn, "running", func(t types.Task) bool {
-		return aws.ToString(t.LastStatus) == "RUNNING" || aws.ToString(t.LastStatus) == "STOPPED" || exited(t)
-	})
+	t, err := waitTask(bg, g, cluster, taskArn, "running")
 	if err != nil {
 		return err
 	}
-	if err := streamLogs(bg, g, cluster, taskArn); err != nil && aws.ToString(t.LastStatus) == "RUNNING" {
+	if err := streamLogs(bg, g, cluster, taskArn); err != nil && t.LastStatus == "RUNNING" {
 		fmt.Fprintln(os.Stderr, "gantry: streaming logs:", err)
 	}
 	// The exit code is known once the container has exited; the task's teardown (its
 	// network, its root filesystem) need not hold the command up, as with docker run.
-	t, err = waitTask(bg, g, client, cluster, taskArn, "exited", func(t types.Task) bool { return aws.ToString(t.LastStatus) == "STOPPED" || exited(t) })
-	if err != nil {
+	if t, err = waitTask(bg, g, cluster, taskArn, "exited"); err != nil {
 		return err
 	}
-	return taskExit(t)
+	return t.exit()
 }
 
-// exited tells whether the task's first container has exited with a code.
-func exited(t types.Task) bool { return len(t.Containers) > 0 && t.Containers[0].ExitCode != nil }
+// waitedTask is what gantry run needs of the task the wait endpoint answers with.
+type waitedTask struct {
+	TaskArn       string `json:"taskArn"`
+	LastStatus    string `json:"lastStatus"`
+	StoppedReason string `json:"stoppedReason"`
+	Containers    []struct {
+		ExitCode *int   `json:"exitCode"`
+		Reason   string `json:"reason"`
+	} `json:"containers"`
+}
 
-// taskExit turns a stopped task into the command's result: its first container's exit
-// code, or an error with the stop reason when the container never ran.
-func taskExit(t types.Task) error {
+// exit turns a task whose first container exited (or that stopped) into the command's
+// result: that container's exit code, or an error with the stop reason when it never ran.
+func (t *waitedTask) exit() error {
 	if len(t.Containers) == 0 || t.Containers[0].ExitCode == nil {
-		reason := aws.ToString(t.StoppedReason)
-		if len(t.Containers) > 0 && t.Containers[0].Reason != nil {
-			reason = aws.ToString(t.Containers[0].Reason)
+		reason := t.StoppedReason
+		if len(t.Containers) > 0 && t.Containers[0].Reason != "" {
+			reason = t.Containers[0].Reason
 		}
-		return &exitError{code: 125, err: fmt.Errorf("task %s stopped before its container ran: %s", arnID(aws.ToString(t.TaskArn)), reason)}
+		return &exitError{code: 125, err: fmt.Errorf("task %s stopped before its container ran: %s", arnID(t.TaskArn), reason)}
 	}
-	if code := int(*t.Containers[0].ExitCode); code != 0 {
+	if code := *t.Containers[0].ExitCode; code != 0 {
 		return &exitError{code: code}
 	}
 	return nil
 }
 
-// waitTask waits until done says so of the task: the server holds each request until
-// the task reaches until (or a minute passes), then DescribeTasks says where it is.
-func waitTask(ctx context.Context, g *globals, client *ecs.Client, cluster, taskArn, until string, done func(types.Task) bool) (types.Task, error) {
+// waitTask waits on the server until the task reaches until (running: RUNNING or past
+// it; exited: its first container's exit code is known or it STOPPED).
+func waitTask(ctx context.Context, g *globals, cluster, taskArn, until string) (*waitedTask, error) {
 	for {
 		q := url.Values{"cluster": {cluster}, "task": {taskArn}, "until": {until}, "timeout": {"1m"}}
 		resp, err := g.native(ctx, "GET", taskWaitPath, q, nil)
 		if err != nil {
-			return types.Task{}, err
+			return nil, err
 		}
-		io.Copy(io.Discard, resp.Body)
+		var answer struct {
+			Reached bool       `json:"reached"`
+			Task    waitedTask `json:"task"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&answer)
 		resp.Body.Close()
-		out, err := client.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: []string{taskArn}})
 		if err != nil {
-			return types.Task{}, err
+			return nil, fmt.Errorf("waiting for task %s: reading the server's answer: %w", arnID(taskArn), err)
 		}
-		if len(out.Tasks) == 0 {
-			return types.Task{}, fmt.Errorf("task %s is gone", arnID(taskArn))
-		}
-		if done(out.Tasks[0]) {
-			return out.Tasks[0], nil
+		if answer.Reached {
+			return &answer.Task, nil
 		}
 	}
 }

@@ -352,11 +352,11 @@ func reportTask(ctx context.Context, s *Service, instanceArn string, r *Task) er
 func TestWaitTask(t *testing.T) {
 	ctx := context.Background()
 	s, inst, arn := oneTask(t)
-	if _, err := s.WaitTask(ctx, "", arn, "started", time.Second); err == nil {
+	if _, _, err := s.WaitTask(ctx, "", arn, "started", time.Second); err == nil {
 		t.Fatal("until=started was accepted")
 	}
-	if task, err := s.WaitTask(ctx, "", arn, WaitRunning, 50*time.Millisecond); err != nil || task.LastStatus != TaskProvisioning {
-		t.Fatalf("a wait that runs out: %v, %+v", err, task)
+	if task, reached, err := s.WaitTask(ctx, "", arn, WaitRunning, 50*time.Millisecond); err != nil || reached || task.LastStatus != TaskProvisioning {
+		t.Fatalf("a wait that runs out: %v, reached %v, %+v", err, reached, task)
 	}
 	// With no periodic re-read, only the report's commit can wake the waiter before the
 	// wait runs out.
@@ -365,9 +365,9 @@ func TestWaitTask(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		reportTask(ctx, s, inst, &Task{TaskArn: arn, LastStatus: TaskRunning})
 	}()
-	task, err := s.WaitTask(ctx, "", arn, WaitRunning, time.Minute)
-	if err != nil || task.LastStatus != TaskRunning {
-		t.Fatalf("waiting for RUNNING: %v, %+v", err, task)
+	task, reached, err := s.WaitTask(ctx, "", arn, WaitRunning, time.Minute)
+	if err != nil || !reached || task.LastStatus != TaskRunning {
+		t.Fatalf("waiting for RUNNING: %v, reached %v, %+v", err, reached, task)
 	}
 }
 

@@ -24,20 +24,21 @@ const (
 const defaultWaitRecheck = 250 * time.Millisecond
 
 // WaitTask returns a task (named by id or ARN in cluster) once it has reached until, or
-// as it is when max has passed or ctx ends. It saves `gantry run` from polling
-// DescribeTasks: the waiter wakes as soon as this server commits a change to the task.
-func (s *Service) WaitTask(ctx context.Context, clusterIdent, taskIdent, until string, max time.Duration) (*Task, error) {
+// as it is when max has passed or ctx ends, and whether it reached until. It saves
+// `gantry run` from polling DescribeTasks: the waiter wakes as soon as this server
+// commits a change to the task.
+func (s *Service) WaitTask(ctx context.Context, clusterIdent, taskIdent, until string, max time.Duration) (*Task, bool, error) {
 	reached, ok := waitConditions[until]
 	if !ok {
-		return nil, awsapi.InvalidParameter("until: %q is not one of running, exited, stopped", until)
+		return nil, false, awsapi.InvalidParameter("until: %q is not one of running, exited, stopped", until)
 	}
 	cluster, err := s.activeClusterName(ctx, clusterIdent)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	id, err := s.taskID(cluster, taskIdent)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	deadline := time.NewTimer(max)
 	defer deadline.Stop()
@@ -48,9 +49,10 @@ func (s *Service) WaitTask(ctx context.Context, clusterIdent, taskIdent, until s
 		rec, _, err := s.loadTask(ctx, cluster, id)
 		if err != nil {
 			stop()
-			return nil, err
+			return nil, false, err
 		}
-		done := reached(&rec.Task)
+		got := reached(&rec.Task)
+		done := got
 		if !done {
 			select {
 			case <-changed:
@@ -65,9 +67,9 @@ func (s *Service) WaitTask(ctx context.Context, clusterIdent, taskIdent, until s
 		if done {
 			seen, err := s.lastSeen(ctx, []string{rec.InstanceID})
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			return s.presentTask(rec, seen[rec.InstanceID]), nil
+			return s.presentTask(rec, seen[rec.InstanceID]), got, nil
 		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // taskWaitPath answers, signed like the other native endpoints, once a task has reached
 // a state: GET ?cluster=&task=&until=running|exited|stopped&timeout=30s returns
-// {"task": {...}} (the DescribeTasks shape) when it has, or as it is when the timeout
-// (at most maxTaskWait) passes first. `gantry run` waits with it instead of polling.
+// {"reached": true, "task": {...}} (the DescribeTasks shape) when it has, or the task as
+// it is with "reached": false when the timeout (at most maxTaskWait) passes first.
+// `gantry run` waits with it instead of polling.
 const taskWaitPath = "/gantry/v1/tasks/wait"
 
 const maxTaskWait = 5 * time.Minute
@@ -38,7 +39,7 @@ func taskWaitHandler(tasks *ecs.Service, authenticate func(*http.Request, []byte
 			}
 			timeout = d
 		}
-		task, err := tasks.WaitTask(r.Context(), q.Get("cluster"), q.Get("task"), q.Get("until"), timeout)
+		task, reached, err := tasks.WaitTask(r.Context(), q.Get("cluster"), q.Get("task"), q.Get("until"), timeout)
 		if err != nil {
 			status := http.StatusInternalServerError
 			if apiErr, ok := errors.AsType[*awsapi.Error](err); ok {
@@ -49,7 +50,8 @@ func taskWaitHandler(tasks *ecs.Service, authenticate func(*http.Request, []byte
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(struct {
-			Task *ecs.Task `json:"task"`
-		}{task})
+			Reached bool      `json:"reached"`
+			Task    *ecs.Task `json:"task"`
+		}{reached, task})
 	})
 }
