@@ -18,10 +18,11 @@ const cniVersion = "1.0.0"
 // ifName is the task's interface inside its namespace.
 const ifName = "eth0"
 
-// conflist builds the CNI configuration list for one attachment. portmap is
-// left out when nothing is published: each plugin is an exec, and DEL uses
-// the list cached at ADD time, so the two always match.
-func (m *Manager) conflist(withPorts bool) (*libcni.NetworkConfigList, error) {
+// conflist builds the CNI configuration list of the node's network. Port
+// mappings are Gantry's own rules (nat.go), not the portmap plugin's. DEL uses
+// the list cached at ADD time, so attachments made while portmap was in the
+// list (before Gantry published ports itself) are still removed by it.
+func (m *Manager) conflist() (*libcni.NetworkConfigList, error) {
 	plugins := []map[string]any{{
 		"type":        "bridge",
 		"bridge":      m.cfg.Bridge,
@@ -35,13 +36,6 @@ func (m *Manager) conflist(withPorts bool) (*libcni.NetworkConfigList, error) {
 			"dataDir": m.ipamDir(),
 		},
 	}}
-	if withPorts {
-		plugins = append(plugins, map[string]any{
-			"type":         "portmap",
-			"capabilities": map[string]bool{"portMappings": true},
-			"snat":         true,
-		})
-	}
 	if m.cfg.Firewall {
 		plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
 	}
@@ -58,28 +52,17 @@ func (m *Manager) conflist(withPorts bool) (*libcni.NetworkConfigList, error) {
 
 func (m *Manager) ipamDir() string { return filepath.Join(m.cfg.StateDir, "ipam") }
 
-func (m *Manager) runtimeConf(id, netns string, ports []PortMapping) *libcni.RuntimeConf {
-	rt := &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: ifName}
-	if len(ports) > 0 {
-		pm := make([]map[string]any, len(ports))
-		for i, p := range ports {
-			pm[i] = map[string]any{"hostPort": p.HostPort, "containerPort": p.ContainerPort, "protocol": p.Protocol}
-			if p.HostIP != "" {
-				pm[i]["hostIP"] = p.HostIP
-			}
-		}
-		rt.CapabilityArgs = map[string]any{"portMappings": pm}
-	}
-	return rt
+func (m *Manager) runtimeConf(id, netns string) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{ContainerID: id, NetNS: netns, IfName: ifName}
 }
 
 // cniAdd attaches the namespace to the bridge and fills r with the result.
 func (m *Manager) cniAdd(ctx context.Context, r *record) error {
-	list, err := m.conflist(len(r.Ports) > 0)
+	list, err := m.conflist()
 	if err != nil {
 		return err
 	}
-	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(r.ID, r.NetNS, r.Ports))
+	res, err := m.cni.AddNetworkList(ctx, list, m.runtimeConf(r.ID, r.NetNS))
 	if err != nil {
 		return fmt.Errorf("attaching %s to bridge %s: %w", r.ID, m.cfg.Bridge, err)
 	}
@@ -104,23 +87,14 @@ func (m *Manager) cniAdd(ctx context.Context, r *record) error {
 	if r.IP == "" {
 		return fmt.Errorf("attaching %s: CNI result has no IPv4 address", r.ID)
 	}
-	if len(r.Ports) > 0 {
-		// Published ports must answer on the host's 127.0.0.1: the DNAT'd
-		// packet leaves through the bridge with a loopback source until
-		// portmap's SNAT rewrites it, which the kernel only allows with
-		// route_localnet on the outgoing interface.
-		if err := enableRouteLocalnet(m.cfg.Bridge); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
 // cniDel detaches id using the configuration cached when it was added, or the
 // current one when the cache is gone.
 func (m *Manager) cniDel(ctx context.Context, id, netns string) error {
-	rt := m.runtimeConf(id, netns, nil)
-	list, err := m.conflist(true)
+	rt := m.runtimeConf(id, netns)
+	list, err := m.conflist()
 	if err != nil {
 		return err
 	}

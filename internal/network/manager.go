@@ -94,7 +94,7 @@ type Manager struct {
 
 // requiredPlugins are the CNI plugin binaries a Manager runs.
 func requiredPlugins(firewall bool) []string {
-	p := []string{"bridge", "host-local", "portmap"}
+	p := []string{"bridge", "host-local"}
 	if firewall {
 		p = append(p, "firewall")
 	}
@@ -137,7 +137,7 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	if _, err := exec.LookPath("iptables"); err != nil {
-		return nil, errors.New("iptables not found in PATH (CNI portmap and bridge need it): install the Debian package iptables")
+		return nil, errors.New("iptables not found in PATH (Gantry's NAT rules and the CNI bridge plugin need it): install the Debian package iptables")
 	}
 	for _, d := range []string{"attachments", "netns", "ipam", "cache"} {
 		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
@@ -160,7 +160,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := removeNetNS(probe); err != nil {
 		return nil, err
 	}
-	if err := m.ensureMasquerade(context.Background()); err != nil {
+	if err := m.ensureNAT(context.Background()); err != nil {
 		return nil, err
 	}
 	recs, err := m.loadRecords()
@@ -272,6 +272,11 @@ func (m *Manager) Connect(ctx context.Context, id string) (*Attachment, error) {
 		if err := m.cniAdd(ctx, r); err != nil {
 			return nil, m.undo(ctx, id, err)
 		}
+		if r.Mode == ModeBridge && len(r.Ports) > 0 {
+			if err := m.publish(ctx, r); err != nil {
+				return nil, m.undo(ctx, id, err)
+			}
+		}
 		m.mu.Lock()
 		err := m.writeRecord(r)
 		m.mu.Unlock()
@@ -368,7 +373,7 @@ func (m *Manager) Teardown(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	if err := m.release(ctx, id, r.Mode); err != nil {
+	if err := m.release(ctx, r); err != nil {
 		return fmt.Errorf("tearing down network for %s: %w", id, err)
 	}
 	m.mu.Lock()
@@ -381,21 +386,30 @@ func (m *Manager) Teardown(ctx context.Context, id string) error {
 	return nil
 }
 
-// release removes the kernel objects and leases of id, whatever state a
-// setup left them in.
-func (m *Manager) release(ctx context.Context, id, mode string) error {
-	if mode == ModeHost {
+// release removes the kernel objects, rules and leases of r, whatever state a
+// setup left them in. The published ports' rules and the CNI attachment are
+// independent, so they go at the same time.
+func (m *Manager) release(ctx context.Context, r *record) error {
+	if r.Mode == ModeHost {
 		return nil
 	}
-	path := m.netnsPath(id)
-	if mode != ModeNone {
+	path := m.netnsPath(r.ID)
+	unpublished := make(chan error, 1)
+	if r.Mode == ModeBridge {
+		go func() { unpublished <- m.unpublish(ctx, r) }()
+	} else {
+		unpublished <- nil
+	}
+	var err error
+	if r.Mode != ModeNone {
 		netns := path
-		if _, err := os.Stat(path); err != nil {
+		if _, serr := os.Stat(path); serr != nil {
 			netns = "" // the plugins still release the lease and rules
 		}
-		if err := m.cniDel(ctx, id, netns); err != nil {
-			return err
-		}
+		err = m.cniDel(ctx, r.ID, netns)
+	}
+	if err = errors.Join(err, <-unpublished); err != nil {
+		return err
 	}
 	return removeNetNS(path)
 }
@@ -415,7 +429,7 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(id string) bool) error 
 	}
 	for _, id := range m.cachedIDs() {
 		if !m.has(id) && !keep(id) {
-			errs = append(errs, m.release(ctx, id, ModeBridge))
+			errs = append(errs, m.release(ctx, &record{ID: id, Mode: ModeBridge}))
 		}
 	}
 	entries, _ := os.ReadDir(filepath.Join(m.cfg.StateDir, "netns"))
@@ -428,11 +442,11 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(id string) bool) error 
 	return errors.Join(errs...)
 }
 
-// Destroy tears down every attachment and removes the bridge and its
-// outbound NAT rules: the node's network as if New had never run, apart from
-// StateDir and the CNI plugins' shared chains.
+// Destroy tears down every attachment and removes the bridge and its NAT
+// rules: the node's network as if New had never run, apart from StateDir and
+// the CNI plugins' shared chains.
 func (m *Manager) Destroy(ctx context.Context) error {
-	errs := []error{m.Cleanup(ctx, nil), m.removeMasquerade(ctx)}
+	errs := []error{m.Cleanup(ctx, nil), m.removeNAT(ctx)}
 	if _, err := os.Stat(filepath.Join("/sys/class/net", m.cfg.Bridge)); err == nil {
 		if out, err := exec.CommandContext(ctx, "ip", "link", "del", m.cfg.Bridge).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("deleting bridge %s: %v: %s", m.cfg.Bridge, err, out))

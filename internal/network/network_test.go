@@ -73,12 +73,10 @@ func newEnv(t testing.TB, n int) *testEnv {
 				t.Errorf("destroy: %v", err)
 			}
 		}
-		network := "gantry-" + bridge
 		dump, _ := exec.Command("iptables-save").Output()
-		if strings.Contains(string(dump), `name: \"`+network+`\"`) || strings.Contains(string(dump), "GANTRY-MASQ-"+bridge) {
-			t.Errorf("iptables rules for %s left after cleanup", network)
-			purgeIPTables(network)
-			(&Manager{cfg: env.cfg}).removeMasquerade(context.Background())
+		if strings.Contains(string(dump), bridge) {
+			t.Errorf("iptables rules for bridge %s left after cleanup", bridge)
+			(&Manager{cfg: env.cfg}).removeNAT(context.Background())
 		}
 		filepath.WalkDir(filepath.Join(env.cfg.StateDir, "netns"), func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
@@ -522,6 +520,32 @@ func TestTeardownReleasesEverything(t *testing.T) {
 	}
 }
 
+// A record that lost its address (a crash between publishing and recording it) still
+// has its published ports removed: Teardown finds the rules by the attachment id.
+func TestTeardownFindsRulesOfIncompleteRecord(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, 31)
+	m1 := env.manager(t)
+	a := setup(t, m1, "half", ModeBridge, PortMapping{ContainerPort: 80}, PortMapping{ContainerPort: 53, Protocol: "udp"})
+	b := setup(t, m1, "whole", ModeBridge, PortMapping{ContainerPort: 80})
+	m1.mu.Lock()
+	r := *m1.records["half"]
+	m1.mu.Unlock()
+	r.IP, r.Gateway = "", ""
+	if err := m1.writeRecord(&r); err != nil {
+		t.Fatal(err)
+	}
+	m2 := env.manager(t) // restart: reads the incomplete record
+	if err := m2.Teardown(context.Background(), "half"); err != nil {
+		t.Fatal(err)
+	}
+	if l := leftovers(t, env, m2, a, ""); len(l) > 0 {
+		t.Errorf("left after teardown:\n%s", strings.Join(l, "\n"))
+	}
+	serveTCP(t, m2, b.NetNS, 80, "other task")
+	wantTCP(t, hostPort("127.0.0.1", b.Ports[0].HostPort), "other task")
+}
+
 func TestSetupFailureUndoes(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 7)
@@ -649,71 +673,6 @@ func TestAWSVPCMode(t *testing.T) {
 	serveTCP(t, m, b.NetNS, 80, "b")
 	wantTCP(t, hostPort(a.IP.String(), 80), "a")
 	wantTCP(t, hostPort(b.IP.String(), 80), "b")
-}
-
-// purgeIPTables deletes every nat rule whose comment names network and the
-// per-attachment chains those rules jump to: a safety net so that a failing
-// test leaves nothing behind.
-func purgeIPTables(network string) {
-	dump, err := exec.Command("iptables-save", "-t", "nat").Output()
-	if err != nil {
-		return
-	}
-	tag := `name: \"` + network + `\"`
-	chains := map[string]bool{}
-	var rules [][]string
-	for _, line := range strings.Split(string(dump), "\n") {
-		if !strings.HasPrefix(line, "-A ") || !strings.Contains(line, tag) {
-			continue
-		}
-		args := splitRule(line)
-		for i := range args {
-			if args[i] == "-j" && i+1 < len(args) && strings.HasPrefix(args[i+1], "CNI-") &&
-				!strings.HasPrefix(args[i+1], "CNI-HOSTPORT") {
-				chains[args[i+1]] = true
-			}
-		}
-		args[0] = "-D"
-		rules = append(rules, args)
-	}
-	for _, r := range rules {
-		exec.Command("iptables", append([]string{"-w", "-t", "nat"}, r...)...).Run()
-	}
-	for c := range chains {
-		exec.Command("iptables", "-w", "-t", "nat", "-F", c).Run()
-		exec.Command("iptables", "-w", "-t", "nat", "-X", c).Run()
-	}
-}
-
-// splitRule splits an iptables-save rule into arguments, honouring double
-// quotes with backslash escapes.
-func splitRule(line string) []string {
-	var args []string
-	var cur strings.Builder
-	inQuote, have := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && inQuote && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			inQuote, have = !inQuote, true
-		case c == ' ' && !inQuote:
-			if have {
-				args = append(args, cur.String())
-				cur.Reset()
-				have = false
-			}
-		default:
-			cur.WriteByte(c)
-			have = true
-		}
-	}
-	if have {
-		args = append(args, cur.String())
-	}
-	return args
 }
 
 // BenchmarkSetupTeardown times Setup plus Teardown of a bridge-mode task with
