@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Gantry writes its own NAT rules, one set of chains per bridge in the nat
@@ -116,7 +119,39 @@ func (m *Manager) publish(ctx context.Context, r *record) error {
 	if err := iptablesRestore(ctx, b.String()); err != nil {
 		return fmt.Errorf("publishing ports of %s: %w", r.ID, err)
 	}
+	m.forgetUDPFlows(r)
 	return nil
+}
+
+// forgetUDPFlows deletes the conntrack entries of UDP traffic to r's published
+// host ports. NAT is decided on a flow's first packet, so a client that sent to a
+// port before it was published keeps reaching the host instead of the task, and
+// after a teardown keeps reaching the gone task's address, for as long as it
+// keeps sending (as the CNI portmap plugin also guards against). A failure only
+// costs such clients their flow, so it is logged, not returned.
+func (m *Manager) forgetUDPFlows(r *record) {
+	var filters []netlink.CustomConntrackFilter
+	for _, p := range r.Ports {
+		if p.Protocol != "udp" {
+			continue
+		}
+		f := &netlink.ConntrackFilter{}
+		if err := f.AddProtocol(unix.IPPROTO_UDP); err != nil {
+			m.log.Warn("conntrack filter", "attachment", r.ID, "err", err)
+			return
+		}
+		if err := f.AddPort(netlink.ConntrackOrigDstPort, uint16(p.HostPort)); err != nil {
+			m.log.Warn("conntrack filter", "attachment", r.ID, "err", err)
+			return
+		}
+		filters = append(filters, f)
+	}
+	if len(filters) == 0 {
+		return
+	}
+	if _, err := netlink.ConntrackDeleteFilters(netlink.ConntrackTable, unix.AF_INET, filters...); err != nil {
+		m.log.Warn("could not forget UDP flows to published ports; clients may keep their old route until they pause", "attachment", r.ID, "err", err)
+	}
 }
 
 // dnatRule is the ports chain rule for one mapping; the comment names the
@@ -144,6 +179,7 @@ func (m *Manager) unpublish(ctx context.Context, r *record) error {
 		}
 		b.WriteString("COMMIT\n")
 		if iptablesRestore(ctx, b.String()) == nil {
+			m.forgetUDPFlows(r)
 			return nil
 		}
 	}
@@ -169,6 +205,7 @@ func (m *Manager) unpublish(ctx context.Context, r *record) error {
 	if err := iptablesRestore(ctx, "*nat\n"+b.String()+"COMMIT\n"); err != nil {
 		return fmt.Errorf("unpublishing ports of %s: %w", r.ID, err)
 	}
+	m.forgetUDPFlows(r)
 	return nil
 }
 

@@ -313,6 +313,50 @@ func TestPublishedPorts(t *testing.T) {
 	}
 }
 
+// A UDP client that sent to a host port before it was published keeps its conntrack
+// entry (without the DNAT) for as long as it keeps sending; publishing the port must
+// drop that entry, and so must unpublishing it, or the client would keep reaching the
+// old task's address. The client keeps one socket, so every datagram has the same
+// 5-tuple throughout.
+func TestUDPClientFollowsPublishedPort(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, 32)
+	m := env.manager(t)
+	port := env.cfg.PortRange[0] + 45
+	client, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}
+	ask := func() (string, error) {
+		buf := make([]byte, 1500)
+		for try := 0; try < 3; try++ {
+			if _, err := client.WriteTo([]byte("ping"), dst); err != nil {
+				return "", err
+			}
+			client.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if n, _, err := client.ReadFrom(buf); err == nil {
+				return string(buf[:n]), nil
+			}
+		}
+		return "", errors.New("no answer")
+	}
+	if got, err := ask(); err == nil {
+		t.Fatalf("port %d answered %q before it was published", port, got)
+	}
+	for _, task := range []string{"first", "second"} {
+		a := setup(t, m, task, ModeBridge, PortMapping{HostPort: port, ContainerPort: 53, Protocol: "udp"})
+		serveUDP(t, m, a.NetNS, 53, task)
+		if got, err := ask(); err != nil || got != task+":ping" {
+			t.Errorf("after publishing %s: got %q, %v; want %q", task, got, err, task+":ping")
+		}
+		if err := m.Teardown(context.Background(), task); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestFixedPortTakenOnHost(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 3)
