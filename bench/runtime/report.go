@@ -50,7 +50,7 @@ func printTable(engines []*engine, cfg config) {
 	fmt.Println("    own netns) on a plain rootfs dir (create, start, wait and delete in one process, no mount);")
 	fmt.Println("    docker / podman: `docker run --rm --network none` / `podman run --rm --network none` of the imported rootfs")
 	fmt.Println("  start until HTTP 200 (busybox httpd -f -p 80, GET / polled every 1 ms, new connection each, ≤ 4 in flight):")
-	fmt.Println("    gantry: network Prepare (netns, ports) → CNI Connect (bridge gbench0, host-local, portmap 127.0.0.1:PORT → 80)")
+	fmt.Println("    gantry: network Prepare (netns, ports) → Connect (CNI bridge gbench0 + host-local, then a DNAT rule 127.0.0.1:PORT → 80)")
 	fmt.Println("      in parallel with Mount → Create → Start → first 200 from 127.0.0.1:PORT (DNAT); teardown not timed;")
 	fmt.Println("    runc: foreground `runc run` in a namespace prepared beforehand (veth, no bridge), first 200 from the")
 	fmt.Println("      container's own IP 10.213.242.2:80: nothing published, no network setup timed (the bare floor);")
