@@ -50,7 +50,8 @@ type launchRun struct {
 	server   proc.Times // the server process's and its reaped children's over the run
 }
 
-// tracker follows launched tasks until they are RUNNING, then stops them.
+// tracker follows launched tasks until they are RUNNING, then stops them: at once, or
+// (hold) once the run is over.
 type tracker struct {
 	client   *ecs.Client
 	mu       sync.Mutex
@@ -58,6 +59,8 @@ type tracker struct {
 	all      []string
 	run      *launchRun
 	stop     chan string
+	hold     bool
+	held     []string
 	// lastSeen is when the latest task was seen RUNNING, lastCPU and lastProc the
 	// machine's and the server's CPU times then: the run's window, without the wait for
 	// stragglers.
@@ -131,6 +134,10 @@ func (t *tracker) observe(task types.Task, seen time.Time) bool {
 	if ok && !running {
 		t.run.failed = append(t.run.failed, fmt.Sprintf("task %s stopped before RUNNING: %s", arn, aws.ToString(task.StoppedReason)))
 	}
+	if ok && running && t.hold {
+		t.held = append(t.held, arn)
+		ok = false
+	}
 	t.mu.Unlock()
 	if ok && running {
 		t.stop <- arn
@@ -139,11 +146,13 @@ func (t *tracker) observe(task types.Task, seen time.Time) bool {
 }
 
 // measureLaunches launches r.count tasks of td at r.perSecond, open loop, and measures
-// each one's time to RUNNING. Every task is stopped once RUNNING; those not RUNNING, or
-// not STOPPED, 40 s after the others are counted as failures.
-func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate) (*launchRun, error) {
+// each one's time to RUNNING. Every task is stopped once RUNNING (stopAtRunning), or once
+// all of them are; those not RUNNING, or not STOPPED, 40 s after the others are counted
+// as failures.
+func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate, stopAtRunning bool) (*launchRun, error) {
 	run := &launchRun{rate: r}
-	t := &tracker{client: s.ecs, inflight: map[string]time.Time{}, run: run, stop: make(chan string, r.count), serverPid: s.cmd.Process.Pid}
+	t := &tracker{client: s.ecs, inflight: map[string]time.Time{}, run: run, stop: make(chan string, r.count),
+		hold: !stopAtRunning, serverPid: s.cmd.Process.Pid}
 	followCtx, stopFollowing := context.WithCancel(ctx)
 	defer stopFollowing()
 	var followers sync.WaitGroup
@@ -205,6 +214,9 @@ func measureLaunches(ctx context.Context, s *gantryServer, td string, r rate) (*
 	}
 	if n := t.pending(); n > 0 {
 		t.fail("%d tasks not RUNNING %s after the last launch", n, straggle)
+	}
+	for _, arn := range t.held {
+		t.stop <- arn
 	}
 	close(t.stop)
 	stoppers.Wait()
@@ -272,7 +284,7 @@ func runLaunches(ctx context.Context, cfg config, s *gantryServer, sum *summary)
 	td := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
 	if cfg.warmup > 0 {
 		fmt.Printf("launch: %d warm-up launches ...\n", cfg.warmup)
-		run, err := measureLaunches(ctx, s, td, rate{2, cfg.warmup})
+		run, err := measureLaunches(ctx, s, td, rate{2, cfg.warmup}, cfg.stopAtRunning)
 		if err != nil {
 			return err
 		}
@@ -283,7 +295,7 @@ func runLaunches(ctx context.Context, cfg config, s *gantryServer, sum *summary)
 	var runs []*launchRun
 	for _, r := range cfg.rates {
 		fmt.Printf("launch: %d tasks at %g/s (about %.0f s) ...\n", r.count, r.perSecond, float64(r.count)/r.perSecond)
-		run, err := measureLaunches(ctx, s, td, r)
+		run, err := measureLaunches(ctx, s, td, r, cfg.stopAtRunning)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -292,11 +304,15 @@ func runLaunches(ctx context.Context, cfg config, s *gantryServer, sum *summary)
 		}
 		runs = append(runs, run)
 	}
-	printLaunches(runs, sum)
+	printLaunches(runs, cfg.stopAtRunning, sum)
 	return nil
 }
 
-func printLaunches(runs []*launchRun, sum *summary) {
+func printLaunches(runs []*launchRun, stopAtRunning bool, sum *summary) {
+	withStop, stopped, mode := "", "Each rate's tasks are stopped once all of them are RUNNING (after the measured window).", "tasks stopped after the run"
+	if stopAtRunning {
+		withStop, stopped, mode = " with its stop", "Tasks are stopped as soon as they are seen RUNNING.", "each task stopped once RUNNING"
+	}
 	fmt.Println()
 	fmt.Println("RunTask → RUNNING, cached image, awsvpc task on the in-process agent (ms)")
 	fmt.Printf("%8s %6s | %7s %7s %7s %7s | %16s | %16s | %s\n", "rate/s", "tasks", "p50", "p90", "p99", "max",
@@ -324,26 +340,26 @@ func printLaunches(runs []*launchRun, sum *summary) {
 		if n := len(r.call); n > 0 && r.cpu.Total > 0 {
 			perTask := func(ticks uint64) float64 { return float64(ticks) * 1000 / proc.TicksPerSecond / float64(n) }
 			fmt.Printf("         machine CPU busy %.0f%% from the first launch until the last task was seen RUNNING (%.1f s):\n"+
-				"         %.0f ms of CPU per launched task with its stop: server process %.0f, its reaped children (runc, CNI\n"+
+				"         %.0f ms of CPU per launched task%s: server process %.0f, its reaped children (runc, CNI\n"+
 				"         plugins) %.0f, everything else (shims, kernel, dockerd if started, this bench) %.0f\n",
-				100*r.cpu.BusyShare(), r.elapsed.Seconds(), perTask(r.cpu.Busy), perTask(r.server.Self), perTask(r.server.Children),
+				100*r.cpu.BusyShare(), r.elapsed.Seconds(), perTask(r.cpu.Busy), withStop, perTask(r.server.Self), perTask(r.server.Children),
 				perTask(r.cpu.Busy-min(r.cpu.Busy, r.server.Self+r.server.Children)))
 		}
 	}
 	fmt.Println("  p50…max: from sending RunTask to a DescribeTasks answer showing lastStatus RUNNING; each task has a")
 	fmt.Println("  waiter on /gantry/v1/tasks/wait (woken by the server's commit of the task's report) that then")
 	fmt.Println("  describes it, so each figure includes one DescribeTasks round trip. stamped: the task's startedAt − createdAt, both set by Gantry")
-	fmt.Println("  (millisecond precision). Tasks are stopped as soon as they are seen RUNNING. Launches are open loop.")
+	fmt.Printf("  (millisecond precision). %s Launches are open loop.\n", stopped)
 	for _, r := range runs {
 		if r.rate.perSecond != goalLaunchRate && len(r.observed) > 0 {
-			sum.add("launch: at %g/s RunTask → RUNNING p50 %s, p99 %s, max %s ms (%d tasks, %d failed)", r.rate.perSecond,
-				ms(r.observed.median()), ms(r.observed.pct(99)), ms(r.observed.max()), len(r.observed), len(r.failed))
+			sum.add("launch: at %g/s RunTask → RUNNING p50 %s, p99 %s, max %s ms (%d tasks, %d failed; %s)", r.rate.perSecond,
+				ms(r.observed.median()), ms(r.observed.pct(99)), ms(r.observed.max()), len(r.observed), len(r.failed), mode)
 		}
 		if r.rate.perSecond == goalLaunchRate && len(r.observed) > 0 {
 			p99 := r.observed.pct(99)
-			sum.add("launch: p99 RunTask → RUNNING at %g/s ≤ %d ms: %s ms (p50 %s, max %s, %d tasks, %d failed) — %s",
+			sum.add("launch: p99 RunTask → RUNNING at %g/s ≤ %d ms: %s ms (p50 %s, max %s, %d tasks, %d failed; %s) — %s",
 				goalLaunchRate, goalLaunchP99.Milliseconds(), ms(p99), ms(r.observed.median()), ms(r.observed.max()),
-				len(r.observed), len(r.failed), verdict(p99 <= goalLaunchP99 && len(r.failed) == 0))
+				len(r.observed), len(r.failed), mode, verdict(p99 <= goalLaunchP99 && len(r.failed) == 0))
 		}
 	}
 	if !slices.ContainsFunc(runs, func(r *launchRun) bool { return r.rate.perSecond == goalLaunchRate }) {

@@ -41,6 +41,10 @@ type config struct {
 
 	rates  []rate // launch
 	warmup int
+	// stopAtRunning stops each launched task as soon as it is seen RUNNING (launches
+	// and stops interleave); otherwise the rate's tasks keep running until all of them
+	// are, and are stopped after the measured window.
+	stopAtRunning bool
 
 	runs       int // oneshot
 	skipDocker bool
@@ -67,6 +71,7 @@ func main() {
 	parts := flag.String("parts", strings.Join(allParts, ","), "comma-separated parts to run: launch, oneshot, scale, idle")
 	rates := flag.String("rates", "1:60,20:200", "launch: comma-separated RATE:COUNT, COUNT launches at RATE per second (open loop)")
 	warmup := flag.Int("warmup", 2, "launch and oneshot: unmeasured runs first")
+	stopWhen := flag.String("stop", "after", "launch: when to stop the measured tasks: after (once every task of the rate is RUNNING, outside the measured window) or running (each as soon as it is seen RUNNING, so launches and stops share the machine)")
 	runs := flag.Int("runs", 30, "oneshot: measured runs of each engine")
 	skipDocker := flag.Bool("skip-docker", false, "oneshot and idle: leave docker out")
 	instances := flag.Int("instances", 100, "scale: hollow container instances (the issue's size: 1000)")
@@ -105,6 +110,13 @@ func main() {
 	}
 	if _, _, ok := strings.Cut(cfg.strategy, ":"); !ok {
 		usage("-strategy %q: want TYPE:FIELD", cfg.strategy)
+	}
+	switch *stopWhen {
+	case "after":
+	case "running":
+		cfg.stopAtRunning = true
+	default:
+		usage("-stop %q: want after or running", *stopWhen)
 	}
 	if os.Geteuid() != 0 {
 		usage("run as root (containers, overlay mounts, network namespaces, iptables)")
