@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,10 +116,17 @@ func instanceSetState(g *globals, cluster *string, status types.ContainerInstanc
 		Use:   "drain INSTANCE...",
 		Short: "Set container instances DRAINING so no new tasks are placed on them",
 		Long: `Set container instances DRAINING, e.g. before maintenance: the scheduler places no
-new tasks on them; the tasks already there keep running until stopped ('gantry ps').
-Undo it with 'gantry instance activate'. Each instance's id is printed once done.`,
+new tasks on them. As in ECS, the tasks already there keep running until stopped ('gantry
+ps'); --stop-tasks stops them too (each with StopTask: its stop signal, then SIGKILL after
+its stopTimeout). Undo it with 'gantry instance activate'. Each instance's id is printed
+once done.`,
 		Example: `  gantry instance drain node-1
+  gantry instance drain --stop-tasks node-1
   gantry instance drain --cluster prod node-1 node-2`,
+	}
+	var stopTasks bool
+	if status == types.ContainerInstanceStatusDraining {
+		cmd.Flags().BoolVar(&stopTasks, "stop-tasks", false, "also stop the tasks running on the instances (ECS leaves them running)")
 	}
 	if status == types.ContainerInstanceStatusActive {
 		cmd.Use = "activate INSTANCE..."
@@ -151,6 +159,11 @@ places tasks on them. Each instance's id is printed once done.`
 			merged.ContainerInstances = append(merged.ContainerInstances, out.ContainerInstances...)
 			merged.Failures = append(merged.Failures, out.Failures...)
 		}
+		if stopTasks {
+			if err := stopInstanceTasks(cmd.Context(), client, *cluster, merged.ContainerInstances); err != nil {
+				return err
+			}
+		}
 		if g.output == "json" {
 			if err := printJSON(g.out, merged); err != nil {
 				return err
@@ -163,6 +176,29 @@ places tasks on them. Each instance's id is printed once done.`
 		return failuresError(merged.Failures)
 	}
 	return cmd
+}
+
+// drainReason is the stoppedReason of tasks stopped by 'gantry instance drain --stop-tasks'.
+const drainReason = "Container instance draining (gantry instance drain --stop-tasks)"
+
+// stopInstanceTasks stops every task that should be running on the instances, saying how
+// many on stderr.
+func stopInstanceTasks(ctx context.Context, client *ecs.Client, cluster string, instances []types.ContainerInstance) error {
+	for _, ci := range instances {
+		arns, err := listTasksWhere(ctx, client, &ecs.ListTasksInput{Cluster: aws.String(cluster),
+			ContainerInstance: ci.ContainerInstanceArn, DesiredStatus: types.DesiredStatusRunning})
+		if err != nil {
+			return fmt.Errorf("listing the tasks of %s: %w", arnID(aws.ToString(ci.ContainerInstanceArn)), err)
+		}
+		fmt.Fprintf(os.Stderr, "stopping %d tasks on %s\n", len(arns), aws.ToString(ci.Ec2InstanceId))
+		for _, arn := range arns {
+			_, err := client.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(arn), Reason: aws.String(drainReason)})
+			if err != nil {
+				return fmt.Errorf("stopping task %s: %w", arnID(arn), err)
+			}
+		}
+	}
+	return nil
 }
 
 // instanceReader is what finding container instances needs from the ECS API.

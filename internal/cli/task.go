@@ -192,9 +192,14 @@ type taskReader interface {
 }
 
 // listTaskArns lists every task of cluster whose desired status is status.
-func listTaskArns(ctx context.Context, client taskReader, cluster string, status types.DesiredStatus) ([]string, error) {
+func listTaskArns(ctx context.Context, client ecs.ListTasksAPIClient, cluster string, status types.DesiredStatus) ([]string, error) {
+	return listTasksWhere(ctx, client, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: status})
+}
+
+// listTasksWhere lists the ARNs of every task ListTasks finds with the filters of in.
+func listTasksWhere(ctx context.Context, client ecs.ListTasksAPIClient, in *ecs.ListTasksInput) ([]string, error) {
 	var arns []string
-	pages := ecs.NewListTasksPaginator(client, &ecs.ListTasksInput{Cluster: aws.String(cluster), DesiredStatus: status})
+	pages := ecs.NewListTasksPaginator(client, in)
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {

@@ -97,7 +97,7 @@ func (s *Service) changeAttributes(ctx context.Context, in *attributesInput, cha
 		if err != nil {
 			return nil, awsapi.InvalidParameter("attributes[%d].targetId: %v", i, err)
 		}
-		_, err = updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+		_, err = s.updateInstance(ctx, cluster, id, func(r *instanceRecord) error {
 			if r.Instance.Status == instanceInactive {
 				return store.ErrNotFound
 			}

@@ -141,10 +141,25 @@ func (s *Service) registerContainerInstance(ctx context.Context, req *awsapi.Req
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.Commit(ctx, w); err != nil {
+	rev, err := s.store.CommitRev(ctx, w)
+	if err != nil {
 		return nil, err
 	}
+	s.view.put(cluster, id, rec, rev)
 	return &containerInstanceOutput{ContainerInstance: s.present(rec, time.Time{}, 0)}, nil
+}
+
+// updateInstance changes an instance record (compare-and-swap, retried) and puts the
+// result in the instance view at once: a RunTask right after, on this server, must see
+// the change (an instance made ACTIVE again, an attribute a constraint asks for), not
+// wait for the watch to bring it.
+func (s *Service) updateInstance(ctx context.Context, cluster, id string, mutate func(*instanceRecord) error) (*instanceRecord, error) {
+	rec, rev, err := updateRecordRev(ctx, s.store, instanceKey(cluster, id), mutate)
+	if err != nil {
+		return nil, err
+	}
+	s.view.put(cluster, id, rec, rev)
+	return rec, nil
 }
 
 // reregister updates an instance that registers again (an agent restarting): resources,
@@ -154,7 +169,7 @@ func (s *Service) reregister(ctx context.Context, cluster, caller string, in *re
 	if err != nil {
 		return nil, err
 	}
-	rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+	rec, err := s.updateInstance(ctx, cluster, id, func(r *instanceRecord) error {
 		if r.Instance.Status == instanceInactive {
 			return awsapi.ClientError("ClientException", "containerInstanceArn: %s was deregistered; register without containerInstanceArn to join as a new instance", in.ContainerInstanceArn)
 		}

@@ -232,7 +232,7 @@ func (s *Service) updateContainerInstancesState(ctx context.Context, _ *awsapi.R
 			out.Failures = append(out.Failures, Failure{Arn: ident, Reason: "MISSING"})
 			continue
 		}
-		rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+		rec, err := s.updateInstance(ctx, cluster, id, func(r *instanceRecord) error {
 			if r.Instance.Status == instanceInactive {
 				return store.ErrNotFound
 			}
@@ -278,7 +278,7 @@ func (s *Service) deregisterContainerInstance(ctx context.Context, _ *awsapi.Req
 		return nil, err
 	}
 	force := in.Force != nil && *in.Force
-	rec, err := updateRecord(ctx, s.store, instanceKey(cluster, id), func(r *instanceRecord) error {
+	rec, err := s.updateInstance(ctx, cluster, id, func(r *instanceRecord) error {
 		if r.Instance.Status == instanceInactive {
 			return store.ErrNotFound
 		}

@@ -64,7 +64,14 @@ func getRecord[T any](ctx context.Context, st *store.Store, key string) (*T, int
 // updateRecord applies mutate to the record at key and stores it, retrying when another
 // writer changed it in between. mutate must be safe to run more than once.
 func updateRecord[T any](ctx context.Context, st *store.Store, key string, mutate func(*T) error) (*T, error) {
+	v, _, err := updateRecordRev(ctx, st, key, mutate)
+	return v, err
+}
+
+// updateRecordRev is updateRecord that also returns the revision the record was stored at.
+func updateRecordRev[T any](ctx context.Context, st *store.Store, key string, mutate func(*T) error) (*T, int64, error) {
 	var v *T
+	var stored int64
 	err := retryOnConflict(ctx, func() error {
 		var rev int64
 		var err error
@@ -78,12 +85,13 @@ func updateRecord[T any](ctx context.Context, st *store.Store, key string, mutat
 		if err != nil {
 			return err
 		}
-		return st.Commit(ctx, w)
+		stored, err = st.CommitRev(ctx, w)
+		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return v, nil
+	return v, stored, nil
 }
 
 // putRecord writes v at key if the key still has revision expect (0: must not exist).

@@ -230,6 +230,55 @@ func TestAgentsJoinSpreadAndReconcile(t *testing.T) {
 		t.Fatalf("logs of a task on a remote node: %q", logs)
 	}
 	checkAgentKeysAreConfined(t, s, agents[0], cutArn, cutTasks[1])
+	var keptArn string
+	for arn := range byNode {
+		if arn != cutArn {
+			keptArn = arn
+		}
+	}
+	checkDraining(t, s, td, aws.ToString(describeInstance(t, s, keptArn).Ec2InstanceId), keptArn, byNode[keptArn], cutArn)
+}
+
+// checkDraining drains the instance drained (whose tasks are tasks): as in ECS its tasks
+// keep running and new ones go elsewhere (to other); with --stop-tasks they are stopped;
+// once active again it takes tasks.
+func checkDraining(t *testing.T, s *server, td, drained, drainedArn string, tasks []string, other string) {
+	ctx := context.Background()
+	s.gantry("instance", "drain", drained)
+	if ci := describeInstance(t, s, drainedArn); aws.ToString(ci.Status) != "DRAINING" {
+		t.Fatalf("drained instance shows status %s", aws.ToString(ci.Status))
+	}
+	out, err := s.ecs().RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(td), Count: aws.Int32(2)})
+	if err != nil || len(out.Tasks) != 2 {
+		t.Fatalf("RunTask while one instance drains: %v %+v", err, out)
+	}
+	for _, task := range out.Tasks {
+		if aws.ToString(task.ContainerInstanceArn) != other {
+			t.Fatalf("a task was placed on %s while it drains", aws.ToString(task.ContainerInstanceArn))
+		}
+		s.ecs().StopTask(ctx, &ecs.StopTaskInput{Task: task.TaskArn})
+	}
+	for _, arn := range tasks {
+		if task := s.describeTask(arn); aws.ToString(task.DesiredStatus) != "RUNNING" || aws.ToString(task.LastStatus) != "RUNNING" {
+			t.Fatalf("a task of the draining instance is %s (desired %s); ECS keeps standalone tasks running", aws.ToString(task.LastStatus), aws.ToString(task.DesiredStatus))
+		}
+	}
+	_, errOut, err := s.gantryResult("instance", "drain", "--stop-tasks", drained)
+	if err != nil || !strings.Contains(errOut, fmt.Sprintf("stopping %d tasks on %s", len(tasks), drained)) {
+		t.Fatalf("gantry instance drain --stop-tasks: %v\n%s", err, errOut)
+	}
+	for _, arn := range tasks {
+		if task := s.waitTaskStatus(arn, "STOPPED"); !strings.Contains(aws.ToString(task.StoppedReason), "draining") {
+			t.Fatalf("a task stopped by drain --stop-tasks has stoppedReason %q", aws.ToString(task.StoppedReason))
+		}
+	}
+	s.gantry("instance", "activate", drained)
+	out, err = s.ecs().RunTask(ctx, &ecs.RunTaskInput{TaskDefinition: aws.String(td),
+		PlacementConstraints: []types.PlacementConstraint{{Type: types.PlacementConstraintTypeMemberOf, Expression: aws.String("ec2InstanceId == " + drained)}}})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask onto the instance made active again: %v %+v", err, out)
+	}
+	s.waitTaskStatus(aws.ToString(out.Tasks[0].TaskArn), "RUNNING")
 }
 
 // checkAgentKeysAreConfined uses one agent's key as a thief who took it from the node
