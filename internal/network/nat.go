@@ -18,8 +18,8 @@ import (
 // plugin. Both plugins issue one iptables exec per check, chain and rule:
 // portmap alone made 20 execs to publish a port and 24 to unpublish it, about
 // 50 ms on every start and 110 ms on every stop here. Gantry's rules do the
-// same with one iptables-restore per task start and one listing plus one
-// iptables-restore per stop (about 2 and 18 ms):
+// same with one iptables-restore per task start and one per stop (about 2 and
+// 16 ms; the kernel takes that long to commit a deletion):
 //
 //	POSTROUTING -s SUBNET -j GANTRY-MASQ-BR    outbound NAT: masquerade what leaves
 //	                                           the subnet, except multicast
