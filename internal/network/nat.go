@@ -117,7 +117,15 @@ func (m *Manager) publish(ctx context.Context, r *record) error {
 	}
 	b.WriteString("COMMIT\n")
 	if err := iptablesRestore(ctx, b.String()); err != nil {
-		return fmt.Errorf("publishing ports of %s: %w", r.ID, err)
+		// A host firewall reload (or an iptables -F) may have removed Gantry's chains
+		// since New installed them: put them back once and try again.
+		if nerr := m.ensureNAT(ctx); nerr != nil {
+			return fmt.Errorf("publishing ports of %s: %w (and reinstalling Gantry's NAT chains: %w)", r.ID, err, nerr)
+		}
+		if err := iptablesRestore(ctx, b.String()); err != nil {
+			return fmt.Errorf("publishing ports of %s: %w", r.ID, err)
+		}
+		m.log.Warn("Gantry's NAT chains were missing (a firewall reload?) and were installed again", "bridge", m.cfg.Bridge)
 	}
 	m.forgetUDPFlows(r)
 	return nil

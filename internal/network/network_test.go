@@ -357,6 +357,21 @@ func TestUDPClientFollowsPublishedPort(t *testing.T) {
 	}
 }
 
+// After a firewall reload wiped Gantry's NAT chains and jumps, the next published port
+// puts them back and answers.
+func TestPublishReinstallsWipedChains(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t, 33)
+	m := env.manager(t)
+	ctx := context.Background()
+	if err := m.removeNAT(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := setup(t, m, "after-reload", ModeBridge, PortMapping{ContainerPort: 80})
+	serveTCP(t, m, a.NetNS, 80, "back")
+	wantTCP(t, hostPort("127.0.0.1", a.Ports[0].HostPort), "back")
+}
+
 func TestFixedPortTakenOnHost(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 3)
