@@ -168,6 +168,9 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	m.records = recs
+	if err := m.republish(context.Background()); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 

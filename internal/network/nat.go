@@ -162,6 +162,30 @@ func (m *Manager) forgetUDPFlows(r *record) {
 	}
 }
 
+// republish publishes again the ports of recorded attachments that have no rule in
+// the ports chain (a firewall reload flushed it while their tasks kept running), so
+// that a restart heals them.
+func (m *Manager) republish(ctx context.Context) error {
+	rules, err := m.listPorts(ctx)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, args := range rules {
+		have[ruleComment(args)] = true
+	}
+	for _, r := range m.records {
+		if r.Mode != ModeBridge || len(r.Ports) == 0 || r.IP == "" || have[r.ID] {
+			continue
+		}
+		if err := m.publish(ctx, r); err != nil {
+			return err
+		}
+		m.log.Warn("published ports again after their rules went missing", "attachment", r.ID)
+	}
+	return nil
+}
+
 // dnatRule is the ports chain rule for one mapping; the comment names the
 // attachment, which is how unpublish finds it.
 func dnatRule(id, ip string, p PortMapping) []string {

@@ -358,7 +358,8 @@ func TestUDPClientFollowsPublishedPort(t *testing.T) {
 }
 
 // After a firewall reload wiped Gantry's NAT chains and jumps, the next published port
-// puts them back and answers.
+// puts them back and answers; after one flushed the rules of running tasks, a restart
+// puts those back.
 func TestPublishReinstallsWipedChains(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 33)
@@ -369,6 +370,17 @@ func TestPublishReinstallsWipedChains(t *testing.T) {
 	}
 	a := setup(t, m, "after-reload", ModeBridge, PortMapping{ContainerPort: 80})
 	serveTCP(t, m, a.NetNS, 80, "back")
+	wantTCP(t, hostPort("127.0.0.1", a.Ports[0].HostPort), "back")
+
+	// A reload that flushes the ports chain while the task runs: a restart publishes
+	// its port again.
+	if err := iptables(ctx, "-t", "nat", "-F", m.portsChain()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readTCP(hostPort("127.0.0.1", a.Ports[0].HostPort)); err == nil {
+		t.Fatalf("port answered %q with its rule flushed", got)
+	}
+	env.manager(t)
 	wantTCP(t, hostPort("127.0.0.1", a.Ports[0].HostPort), "back")
 }
 
