@@ -60,7 +60,6 @@ func setupGantry(ctx context.Context, work string, fs rootfs.Rootfs, cl *sweep.C
 		Bridge:   gantryBridge,
 		Subnet:   gantrySubnet,
 		StateDir: filepath.Join(work, "gantry", "network"),
-		Firewall: network.ForwardDrops(),
 	})
 	if err != nil {
 		return nil, err

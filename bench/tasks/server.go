@@ -285,7 +285,7 @@ func (s *gantryServer) cleanup() error {
 			store.Unmount(m.Name())
 		}
 	}
-	nm, nerr := network.New(network.Config{Bridge: gantryBridge, Subnet: gantrySubnet, StateDir: filepath.Join(s.runDir, "network"), Firewall: network.ForwardDrops()})
+	nm, nerr := network.New(network.Config{Bridge: gantryBridge, Subnet: gantrySubnet, StateDir: filepath.Join(s.runDir, "network")})
 	if nerr == nil {
 		if derr := nm.Destroy(ctx); derr != nil && err == nil {
 			err = derr

@@ -51,7 +51,6 @@ func OpenEngine(cfg EngineConfig) (*Engine, error) {
 		Bridge:   cfg.Bridge,
 		Subnet:   cfg.Subnet,
 		StateDir: filepath.Join(cfg.RunDir, "network"),
-		Firewall: network.ForwardDrops(),
 		Logger:   cfg.Log,
 	})
 	if err != nil {

@@ -19,9 +19,9 @@ const cniVersion = "1.0.0"
 const ifName = "eth0"
 
 // conflist builds the CNI configuration list of the node's network. Port
-// mappings are Gantry's own rules (nat.go), not the portmap plugin's. DEL uses
-// the list cached at ADD time, so attachments made while portmap was in the
-// list (before Gantry published ports itself) are still removed by it.
+// mappings and forwarding are Gantry's own rules (nat.go), not the portmap and
+// firewall plugins'. DEL uses the list cached at ADD time, so attachments made
+// while those were in the list are still removed by them.
 func (m *Manager) conflist() (*libcni.NetworkConfigList, error) {
 	plugins := []map[string]any{{
 		"type":        "bridge",
@@ -36,9 +36,6 @@ func (m *Manager) conflist() (*libcni.NetworkConfigList, error) {
 			"dataDir": m.ipamDir(),
 		},
 	}}
-	if m.cfg.Firewall {
-		plugins = append(plugins, map[string]any{"type": "firewall", "backend": "iptables"})
-	}
 	data, err := json.Marshal(map[string]any{
 		"cniVersion": cniVersion,
 		"name":       m.netName,

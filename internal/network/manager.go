@@ -56,10 +56,6 @@ type Config struct {
 	// PortRange bounds dynamic host ports, inclusive; 49153-65535 by
 	// default, the range ECS and Docker use.
 	PortRange [2]int
-	// Firewall adds the CNI firewall plugin, which accepts the task's
-	// traffic in the FORWARD chain; needed when that chain's policy is DROP
-	// (as after Docker starts). It costs one more plugin exec per start.
-	Firewall bool
 	// Logger receives state changes; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,13 +89,7 @@ type Manager struct {
 }
 
 // requiredPlugins are the CNI plugin binaries a Manager runs.
-func requiredPlugins(firewall bool) []string {
-	p := []string{"bridge", "host-local"}
-	if firewall {
-		p = append(p, "firewall")
-	}
-	return p
-}
+func requiredPlugins() []string { return []string{"bridge", "host-local"} }
 
 // New checks the node can run task networks (plugins and iptables present,
 // a namespace can be created) and loads the attachments StateDir records.
@@ -131,7 +121,7 @@ func New(cfg Config) (*Manager, error) {
 	if lo, hi := cfg.PortRange[0], cfg.PortRange[1]; lo < 1 || hi > 65535 || lo > hi {
 		return nil, fmt.Errorf("port range %d-%d: want 1 <= low <= high <= 65535", lo, hi)
 	}
-	for _, p := range requiredPlugins(cfg.Firewall) {
+	for _, p := range requiredPlugins() {
 		if _, err := findPlugin(p, cfg.PluginDirs); err != nil {
 			return nil, err
 		}

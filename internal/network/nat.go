@@ -13,23 +13,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Gantry writes its own NAT rules, one set of chains per bridge in the nat
-// table, instead of using the bridge plugin's ipMasq and the CNI portmap
-// plugin. Both plugins issue one iptables exec per check, chain and rule:
-// portmap alone made 20 execs to publish a port and 24 to unpublish it, about
-// 50 ms on every start and 110 ms on every stop here. Gantry's rules do the
-// same with one iptables-restore per task start and one per stop (about 2 and
-// 16 ms; the kernel takes that long to commit a deletion):
+// Gantry writes its own iptables rules, one set of chains per bridge, instead of
+// using the bridge plugin's ipMasq and the CNI portmap and firewall plugins. Those
+// plugins issue one iptables exec per check, chain and rule: portmap alone made 20
+// execs to publish a port and 24 to unpublish it, about 50 ms on every start and
+// 110 ms on every stop here. Gantry's rules do the same with one iptables-restore
+// per task start and one per stop (about 2 and 16 ms; the kernel takes that long to
+// commit a deletion):
 //
-//	POSTROUTING -s SUBNET -j GANTRY-MASQ-BR    outbound NAT: masquerade what leaves
-//	                                           the subnet, except multicast
-//	PREROUTING, OUTPUT -m addrtype --dst-type LOCAL -j GANTRY-PORTS-BR
-//	                                           published ports: one DNAT rule per
-//	                                           mapping, commented with the attachment id
-//	POSTROUTING -o BR -m conntrack --ctstate DNAT -j GANTRY-SNAT-BR
-//	                                           published ports reached from the host's
-//	                                           loopback or from a task (hairpin):
-//	                                           masquerade, so replies come back the same way
+//	nat    POSTROUTING -s SUBNET -j GANTRY-MASQ-BR    outbound NAT: masquerade what
+//	                                                  leaves the subnet, except multicast
+//	nat    PREROUTING, OUTPUT -m addrtype --dst-type LOCAL -j GANTRY-PORTS-BR
+//	                                                  published ports: one DNAT rule per
+//	                                                  mapping, commented with the attachment id
+//	nat    POSTROUTING -o BR -m conntrack --ctstate DNAT -j GANTRY-SNAT-BR
+//	                                                  published ports reached from the host's
+//	                                                  loopback or from a task (hairpin):
+//	                                                  masquerade, so replies come back the same way
+//	filter FORWARD (first) -j GANTRY-FWD-BR           accept the tasks' traffic and what comes
+//	                                                  back or was published to them, so that a
+//	                                                  FORWARD policy of DROP (as dockerd sets,
+//	                                                  even after Gantry started) cuts no task off
 //
 // Bridge names are at most 15 characters, so the chain names stay within
 // iptables' 28.
@@ -37,24 +41,35 @@ import (
 func (m *Manager) masqChain() string  { return "GANTRY-MASQ-" + m.cfg.Bridge }
 func (m *Manager) portsChain() string { return "GANTRY-PORTS-" + m.cfg.Bridge }
 func (m *Manager) snatChain() string  { return "GANTRY-SNAT-" + m.cfg.Bridge }
+func (m *Manager) fwdChain() string   { return "GANTRY-FWD-" + m.cfg.Bridge }
 
-// natJumps are the rules in built-in chains that lead to Gantry's chains.
-func (m *Manager) natJumps() [][]string {
-	jump := func(chain string, match []string, what, target string) []string {
+// jump is a rule in a built-in chain that leads to one of Gantry's chains.
+type jump struct {
+	table string
+	rule  []string // starting with the built-in chain
+	first bool     // inserted at the top of the chain rather than appended
+}
+
+// jumps are the rules in built-in chains that lead to Gantry's chains.
+func (m *Manager) jumps() []jump {
+	to := func(table, chain string, match []string, what, target string) jump {
 		rule := append([]string{chain}, match...)
-		return append(rule, "-m", "comment", "--comment", "gantry "+what+" "+m.cfg.Bridge, "-j", target)
+		return jump{table: table, rule: append(rule, "-m", "comment", "--comment", "gantry "+what+" "+m.cfg.Bridge, "-j", target)}
 	}
 	local := []string{"-m", "addrtype", "--dst-type", "LOCAL"}
-	return [][]string{
-		jump("POSTROUTING", []string{"-s", m.cfg.Subnet}, "masquerade", m.masqChain()),
-		jump("PREROUTING", local, "ports", m.portsChain()),
-		jump("OUTPUT", local, "ports", m.portsChain()),
-		jump("POSTROUTING", []string{"-o", m.cfg.Bridge, "-m", "conntrack", "--ctstate", "DNAT"}, "published", m.snatChain()),
+	fwd := to("filter", "FORWARD", nil, "forward", m.fwdChain())
+	fwd.first = true
+	return []jump{
+		to("nat", "POSTROUTING", []string{"-s", m.cfg.Subnet}, "masquerade", m.masqChain()),
+		to("nat", "PREROUTING", local, "ports", m.portsChain()),
+		to("nat", "OUTPUT", local, "ports", m.portsChain()),
+		to("nat", "POSTROUTING", []string{"-o", m.cfg.Bridge, "-m", "conntrack", "--ctstate", "DNAT"}, "published", m.snatChain()),
+		fwd,
 	}
 }
 
 // ensureNAT installs Gantry's chains and jumps for the bridge. iptables-restore
-// applies the whole change atomically. Re-declaring a chain replaces its rules,
+// applies each table's change atomically. Re-declaring a chain replaces its rules,
 // so a rerun after a crash or a subnet change converges; the ports chain is only
 // declared when missing, because after a restart it holds the mappings of tasks
 // that kept running.
@@ -73,29 +88,44 @@ func (m *Manager) ensureNAT(ctx context.Context) error {
 	} else if err != nil {
 		return err
 	}
-	for _, jump := range m.natJumps() {
-		if iptables(ctx, append([]string{"-t", "nat", "-C"}, jump...)...) != nil {
-			fmt.Fprintf(&b, "-A %s %s\n", jump[0], quoteArgs(jump[1:]))
-		}
-	}
+	m.missingJumps(ctx, &b, "nat")
+	fwd := m.fwdChain()
+	fmt.Fprintf(&b, "COMMIT\n*filter\n:%s - [0:0]\n", fwd)
+	fmt.Fprintf(&b, "-A %s -i %s -j ACCEPT\n", fwd, m.cfg.Bridge)
+	fmt.Fprintf(&b, "-A %s -o %s -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT\n", fwd, m.cfg.Bridge)
+	m.missingJumps(ctx, &b, "filter")
 	b.WriteString("COMMIT\n")
 	if err := iptablesRestore(ctx, b.String()); err != nil {
-		return fmt.Errorf("installing NAT rules for bridge %s: %w", m.cfg.Bridge, err)
+		return fmt.Errorf("installing iptables rules for bridge %s: %w", m.cfg.Bridge, err)
 	}
 	return nil
+}
+
+// missingJumps writes the restore lines for the jumps of table that are not there.
+func (m *Manager) missingJumps(ctx context.Context, b *strings.Builder, table string) {
+	for _, j := range m.jumps() {
+		if j.table != table || iptables(ctx, append([]string{"-t", table, "-C"}, j.rule...)...) == nil {
+			continue
+		}
+		if j.first {
+			fmt.Fprintf(b, "-I %s 1 %s\n", j.rule[0], quoteArgs(j.rule[1:]))
+		} else {
+			fmt.Fprintf(b, "-A %s %s\n", j.rule[0], quoteArgs(j.rule[1:]))
+		}
+	}
 }
 
 // removeNAT deletes what ensureNAT installed, with any mappings still in the
 // ports chain; missing pieces are fine.
 func (m *Manager) removeNAT(ctx context.Context) error {
-	for _, jump := range m.natJumps() {
-		for iptables(ctx, append([]string{"-t", "nat", "-D"}, jump...)...) == nil {
+	for _, j := range m.jumps() {
+		for iptables(ctx, append([]string{"-t", j.table, "-D"}, j.rule...)...) == nil {
 		}
 	}
 	var errs []error
-	for _, chain := range []string{m.masqChain(), m.portsChain(), m.snatChain()} {
-		if iptables(ctx, "-t", "nat", "-F", chain) == nil {
-			errs = append(errs, iptables(ctx, "-t", "nat", "-X", chain))
+	for _, c := range [][2]string{{"nat", m.masqChain()}, {"nat", m.portsChain()}, {"nat", m.snatChain()}, {"filter", m.fwdChain()}} {
+		if iptables(ctx, "-t", c[0], "-F", c[1]) == nil {
+			errs = append(errs, iptables(ctx, "-t", c[0], "-X", c[1]))
 		}
 	}
 	return errors.Join(errs...)
@@ -337,11 +367,4 @@ func splitRule(line string) []string {
 		args = append(args, cur.String())
 	}
 	return args
-}
-
-// ForwardDrops tells whether the host's iptables FORWARD chain drops by default (as after
-// dockerd started), in which case task traffic needs Config.Firewall.
-func ForwardDrops() bool {
-	out, _ := exec.Command("iptables", "-w", "-S", "FORWARD").Output()
-	return strings.Contains(string(out), "-P FORWARD DROP")
 }

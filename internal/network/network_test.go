@@ -32,7 +32,7 @@ func requireRoot(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create network namespaces, veths and iptables rules")
 	}
-	for _, p := range requiredPlugins(false) {
+	for _, p := range requiredPlugins() {
 		if _, err := findPlugin(p, []string{"/usr/lib/cni"}); err != nil {
 			t.Skipf("missing: %v", err)
 		}
@@ -733,7 +733,6 @@ func TestConcurrentSetups(t *testing.T) {
 func TestAWSVPCMode(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 10)
-	env.cfg.Firewall = true
 	m := env.manager(t)
 	a := setup(t, m, "vpc-a", ModeAWSVPC, PortMapping{ContainerPort: 80})
 	b := setup(t, m, "vpc-b", ModeAWSVPC, PortMapping{ContainerPort: 80, HostPort: 80})
@@ -782,12 +781,24 @@ func median(d []time.Duration) time.Duration {
 
 // TestOutboundNAT checks that traffic leaving the subnet is masqueraded: a
 // server in an "outside" namespace (a veth the test owns, 10.213.249.0/30)
-// sees the host's address, not the task's, and has no route back to tasks.
+// sees the host's address, not the task's, and has no route back to tasks; and
+// that a client there reaches a published port. Both cross the FORWARD chain,
+// which drops this bridge's traffic during the test.
 func TestOutboundNAT(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t, 13)
 	m := env.manager(t)
-	a := setup(t, m, "nat", ModeBridge)
+	a := setup(t, m, "nat", ModeBridge, PortMapping{ContainerPort: 80})
+	serveTCP(t, m, a.NetNS, 80, "published")
+	// As if the FORWARD policy were DROP (dockerd sets it), for this bridge only so as not
+	// to disturb anything else on the machine: Gantry's FORWARD chain must come first.
+	for _, dir := range []string{"-i", "-o"} {
+		drop := []string{"FORWARD", dir, env.cfg.Bridge, "-j", "DROP"}
+		if err := iptables(context.Background(), append([]string{"-A"}, drop...)...); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { iptables(context.Background(), append([]string{"-D"}, drop...)...) })
+	}
 
 	suffix := make([]byte, 3)
 	rand.Read(suffix)
@@ -839,6 +850,14 @@ func TestOutboundNAT(t *testing.T) {
 	})
 	if err != nil || got != "10.213.249.1" {
 		t.Errorf("outside server saw %q (%v), want the host's 10.213.249.1 (task is %v)", got, err, a.IP)
+	}
+	// And the other way: the outside reaches the task's published port on the host.
+	err = m.Exec(outside, func() (err error) {
+		got, err = readTCP(hostPort("10.213.249.1", a.Ports[0].HostPort))
+		return err
+	})
+	if err != nil || got != "published" {
+		t.Errorf("outside client to the published port: %q, %v", got, err)
 	}
 }
 

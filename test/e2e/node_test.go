@@ -97,7 +97,7 @@ func (n *node) removeEverything() {
 			store.Unmount(m.Name())
 		}
 	}
-	nm, err := network.New(network.Config{Bridge: n.bridge, Subnet: n.subnet, StateDir: filepath.Join(n.runDir, "network"), Firewall: network.ForwardDrops()})
+	nm, err := network.New(network.Config{Bridge: n.bridge, Subnet: n.subnet, StateDir: filepath.Join(n.runDir, "network")})
 	if err == nil {
 		nm.Destroy(ctx)
 	}

@@ -60,7 +60,7 @@ func newNode(t *testing.T, bridge, subnet string) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nm, err := network.New(network.Config{Bridge: bridge, Subnet: subnet, StateDir: filepath.Join(dir, "net"), Firewall: true, PortRange: [2]int{64000, 64999}})
+	nm, err := network.New(network.Config{Bridge: bridge, Subnet: subnet, StateDir: filepath.Join(dir, "net"), PortRange: [2]int{64000, 64999}})
 	if err != nil {
 		t.Fatal(err)
 	}
