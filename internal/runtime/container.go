@@ -147,7 +147,7 @@ const (
 
 func (r *Runtime) readMeta(id string) (meta, error) {
 	var m meta
-	if !validID.MatchString(id) {
+	if !validID(id) {
 		return m, fmt.Errorf("container %q: %w", id, ErrNotFound)
 	}
 	b, err := os.ReadFile(filepath.Join(r.bundle(id), metaFileName))

@@ -30,7 +30,7 @@ func (r *Runtime) archiveLogs(id string) {
 
 // archivedLog is the kept log of a deleted container, or "" when there is none.
 func (r *Runtime) archivedLog(id string) string {
-	if r.archive == "" || !validID.MatchString(id) {
+	if r.archive == "" || !validID(id) {
 		return ""
 	}
 	p := filepath.Join(r.archive, id, logFileName)

@@ -111,7 +111,14 @@ func New(cfg Config) (*Runtime, error) {
 	return r, nil
 }
 
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validID tells whether id is a container id: 1-128 letters, digits, '_', '.' or '-',
+// starting with a letter or digit.
+// The length is checked apart from the pattern: a bounded repeat such as {0,127}
+// compiles into a program of over a thousand instructions, which cost every process
+// (each container's shim, each CLI command) half a millisecond at start.
+func validID(id string) bool { return len(id) <= 128 && idChars.MatchString(id) }
+
+var idChars = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 func (r *Runtime) bundle(id string) string   { return filepath.Join(r.dataDir, id) }
 func (r *Runtime) shimFile(id string) string { return filepath.Join(r.stateDir, "shim", id+".json") }
@@ -138,7 +145,7 @@ func (r *Runtime) runc(ctx context.Context, args ...string) error {
 // Create writes the container's bundle, starts its shim and has the OCI runtime create the
 // container (its process waits for Start). On failure nothing is left behind.
 func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) (err error) {
-	if !validID.MatchString(spec.ID) {
+	if !validID(spec.ID) {
 		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '.', '-' (at most 128)", spec.ID)
 	}
 	dir := r.bundle(spec.ID)
