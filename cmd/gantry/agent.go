@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gantry/internal/agent"
+	"gantry/internal/runtime"
 )
 
 func agentCommand() *cobra.Command {
@@ -47,6 +48,7 @@ Example:
 	f.StringToStringVar(&cfg.Attributes, "attribute", nil, "custom instance attribute NAME=VALUE (repeatable), for memberOf constraints")
 	f.IntVar(&cfg.ReservedMemoryMiB, "reserved-memory", 256, "MiB of this machine's memory that tasks may not book")
 	f.StringVar(&cfg.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
+	f.StringVar(&cfg.CgroupParent, "cgroup-parent", runtime.DefaultCgroupParent, "cgroup (relative to each hierarchy's root) that containers are created under")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	cmd.MarkFlagRequired("server")
 	return cmd

@@ -28,6 +28,7 @@ type NodeConfig struct {
 	Attributes        map[string]string
 	ReservedMemoryMiB int
 	OCIRuntime        string
+	CgroupParent      string
 	Log               *slog.Logger
 }
 
@@ -41,7 +42,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if err != nil {
 		return err
 	}
-	eng, err := OpenEngine(EngineConfig{DataDir: cfg.DataDir, RunDir: cfg.RunDir, Bridge: cfg.Bridge, Subnet: cfg.Subnet, OCIRuntime: cfg.OCIRuntime, Log: cfg.Log})
+	eng, err := OpenEngine(EngineConfig{DataDir: cfg.DataDir, RunDir: cfg.RunDir, Bridge: cfg.Bridge, Subnet: cfg.Subnet, OCIRuntime: cfg.OCIRuntime, CgroupParent: cfg.CgroupParent, Log: cfg.Log})
 	if err != nil {
 		return err
 	}

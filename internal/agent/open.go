@@ -20,7 +20,9 @@ type EngineConfig struct {
 	Bridge, Subnet string
 	// OCIRuntime is the runtime binary, "runc" when empty.
 	OCIRuntime string
-	Log        *slog.Logger
+	// CgroupParent is the cgroup containers go under, runtime.DefaultCgroupParent when empty.
+	CgroupParent string
+	Log          *slog.Logger
 }
 
 // Engine is a node's image store, network manager and container runtime.
@@ -43,6 +45,7 @@ func OpenEngine(cfg EngineConfig) (*Engine, error) {
 		DataDir:  filepath.Join(cfg.DataDir, "containers"),
 		// Logs of a task's containers stay readable after it stops, as docker's do.
 		LogArchiveDir: filepath.Join(cfg.DataDir, "logs"),
+		CgroupParent:  cfg.CgroupParent,
 	})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ import (
 func BenchmarkCreateStartWaitTrue(b *testing.B) {
 	f := newFixture(b)
 	if shim := os.Getenv("GANTRY_BENCH_SHIM"); shim != "" {
-		r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: []string{shim, "shim"}})
+		r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: []string{shim, "shim"}, CgroupParent: testCgroupParent})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -17,6 +18,7 @@ type cgroupLayout struct {
 	v1             map[string]string // controller -> mount point
 	unified        string            // cgroup2 mount point, "" when none
 	swapAccounting bool
+	parent         string // containers' cgroups are parent/<id> in each hierarchy
 }
 
 // hybrid reports whether v1 controllers and a v2 mount coexist.
@@ -26,21 +28,72 @@ func (l cgroupLayout) hybrid() bool { return len(l.v1) > 0 && l.unified != "" }
 // the host has no v1 controllers.
 func (l cgroupLayout) path(controller, id string) string {
 	if mp, ok := l.v1[controller]; ok {
-		return filepath.Join(mp, "gantry", id)
+		return filepath.Join(mp, l.parent, id)
 	}
 	if len(l.v1) == 0 && l.unified != "" {
-		return filepath.Join(l.unified, "gantry", id)
+		return filepath.Join(l.unified, l.parent, id)
 	}
 	return ""
 }
 
-func detectCgroups() (cgroupLayout, error) {
-	l := cgroupLayout{v1: map[string]string{}}
+// DefaultCgroupParent is the cgroup containers are created under unless
+// Config.CgroupParent says otherwise.
+const DefaultCgroupParent = "gantry"
+
+// checkCgroupParent accepts a relative cgroup path of letters, digits, '_', '.', '-'.
+func checkCgroupParent(p string) error {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.Trim(seg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != "" {
+			return fmt.Errorf("cgroup parent %q: want a relative path of letters, digits, '_', '.' and '-' (e.g. %s)", p, DefaultCgroupParent)
+		}
+	}
+	return nil
+}
+
+// RemoveCgroupParent removes the cgroup parent (a Config.CgroupParent) from every
+// hierarchy where no container is left in it: for taking a node apart, as tests do. It
+// must not race a Runtime creating containers under that parent.
+func RemoveCgroupParent(parent string) error {
+	if err := checkCgroupParent(parent); err != nil {
+		return err
+	}
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, m := range mounts {
+		// The deepest directory first, so that a parent like a/b goes entirely.
+		for p := parent; p != "."; p = filepath.Dir(p) {
+			err := os.Remove(filepath.Join(m.point, p))
+			if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.ENOTEMPTY) {
+				break
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cgroupMount is one mounted cgroup hierarchy.
+type cgroupMount struct {
+	point   string
+	version int      // 1 or 2
+	options []string // a v1 hierarchy's super options: its controllers, name=...
+}
+
+// cgroupMounts lists the mounted cgroup hierarchies, v1 (named ones like name=systemd
+// included) and v2.
+func cgroupMounts() ([]cgroupMount, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
-		return l, fmt.Errorf("reading mounts: %w", err)
+		return nil, fmt.Errorf("reading mounts: %w", err)
 	}
 	defer f.Close()
+	var out []cgroupMount
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		// ... mountpoint ... - fstype source superopts
@@ -54,16 +107,32 @@ func detectCgroups() (cgroupLayout, error) {
 		}
 		switch qf[0] {
 		case "cgroup2":
-			if l.unified == "" {
-				l.unified = pf[4]
-			}
+			out = append(out, cgroupMount{point: pf[4], version: 2})
 		case "cgroup":
-			for _, opt := range strings.Split(qf[2], ",") {
-				switch opt {
-				case "cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer", "cpuset", "hugetlb", "net_cls", "net_prio", "perf_event":
-					if _, seen := l.v1[opt]; !seen {
-						l.v1[opt] = pf[4]
-					}
+			out = append(out, cgroupMount{point: pf[4], version: 1, options: strings.Split(qf[2], ",")})
+		}
+	}
+	return out, sc.Err()
+}
+
+func detectCgroups() (cgroupLayout, error) {
+	l := cgroupLayout{v1: map[string]string{}}
+	mounts, err := cgroupMounts()
+	if err != nil {
+		return l, err
+	}
+	for _, m := range mounts {
+		if m.version == 2 {
+			if l.unified == "" {
+				l.unified = m.point
+			}
+			continue
+		}
+		for _, opt := range m.options {
+			switch opt {
+			case "cpu", "cpuacct", "memory", "pids", "blkio", "devices", "freezer", "cpuset", "hugetlb", "net_cls", "net_prio", "perf_event":
+				if _, seen := l.v1[opt]; !seen {
+					l.v1[opt] = m.point
 				}
 			}
 		}

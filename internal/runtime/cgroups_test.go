@@ -35,7 +35,7 @@ func TestCgroupStatsV1AndV2(t *testing.T) {
 		"gantry/c2/memory.max":     "max\n",
 		"gantry/c2/memory.events":  "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n",
 	})
-	l := cgroupLayout{unified: v2}
+	l := cgroupLayout{unified: v2, parent: DefaultCgroupParent}
 	s, err := l.stats("c1")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +62,7 @@ func TestCgroupStatsV1AndV2(t *testing.T) {
 		"cpuacct/gantry/c1/cpuacct.usage":        "123456789\n",
 		"pids/gantry/c1/pids.current":            "5\n",
 	})
-	l = cgroupLayout{v1: map[string]string{"memory": filepath.Join(v1, "memory"), "cpuacct": filepath.Join(v1, "cpuacct"), "pids": filepath.Join(v1, "pids")}}
+	l = cgroupLayout{v1: map[string]string{"memory": filepath.Join(v1, "memory"), "cpuacct": filepath.Join(v1, "cpuacct"), "pids": filepath.Join(v1, "pids")}, parent: DefaultCgroupParent}
 	if s, err = l.stats("c1"); err != nil {
 		t.Fatal(err)
 	}

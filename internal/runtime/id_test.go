@@ -15,3 +15,14 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+func TestCgroupParentMustBeARelativePath(t *testing.T) {
+	for parent, want := range map[string]bool{
+		"gantry": true, "system.slice/gantry": true, "gantry-test_1": true,
+		"": false, "/gantry": false, "../gantry": false, "a//b": false, "a/./b": false, "a b": false, "gantry/": false,
+	} {
+		if err := checkCgroupParent(parent); (err == nil) != want {
+			t.Errorf("checkCgroupParent(%q) = %v, want accepted %v", parent, err, want)
+		}
+	}
+}

@@ -44,6 +44,9 @@ type Config struct {
 	// LogArchiveDir, when set, keeps the logs of deleted containers (as docker keeps
 	// those of stopped ones) until PruneLogArchive removes them; Logs still reads them.
 	LogArchiveDir string
+	// CgroupParent is the cgroup, relative to each hierarchy's root, that containers
+	// are created under (like dockerd's --cgroup-parent); DefaultCgroupParent when empty.
+	CgroupParent string
 }
 
 // Runtime creates and supervises containers. Its methods are safe for concurrent use
@@ -83,6 +86,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = DefaultCgroupParent
+	}
+	if err := checkCgroupParent(cfg.CgroupParent); err != nil {
+		return nil, err
+	}
+	cg.parent = cfg.CgroupParent
 	if bytes.HasPrefix(out, []byte("crun")) && cg.hybrid() {
 		return nil, fmt.Errorf("oci runtime %s: crun refuses cgroup v1 hybrid hosts like this one; use runc", bin)
 	}

@@ -40,8 +40,16 @@ func TestMain(m *testing.M) {
 	if os.Getenv("NOSR") == "" {
 		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if err := RemoveCgroupParent(testCgroupParent); err != nil {
+		fmt.Fprintln(os.Stderr, "removing the tests' cgroups:", err)
+	}
+	os.Exit(code)
 }
+
+// testCgroupParent keeps the tests' containers apart from a real node's (and lets
+// TestMain remove the parent cgroup afterwards without racing anyone).
+const testCgroupParent = "gantry-test-runtime"
 
 // reapOrphan collects an orphan that was re-parented to this process, once it exits.
 func reapOrphan(pid int) {
@@ -57,7 +65,7 @@ func reapOrphan(pid int) {
 // createAndExit plays an agent that starts a container and dies: args are state dir,
 // data dir, rootfs, id, a host directory mounted at /ctl, then the command.
 func createAndExit(args []string) int {
-	r, err := New(Config{StateDir: args[0], DataDir: args[1], ShimCmd: selfShim()})
+	r, err := New(Config{StateDir: args[0], DataDir: args[1], ShimCmd: selfShim(), CgroupParent: testCgroupParent})
 	if err == nil {
 		err = r.Create(context.Background(), ContainerSpec{ID: args[3], Rootfs: args[2], Args: args[5:],
 			Mounts: []Mount{{Source: args[4], Target: "/ctl"}}})
@@ -138,7 +146,7 @@ func newFixture(t testing.TB) *fixture {
 	needRunc(t)
 	dir := t.TempDir()
 	f := &fixture{t: t, stateDir: filepath.Join(dir, "state"), dataDir: filepath.Join(dir, "data"), rootfs: busyboxRootfs(t)}
-	r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim()})
+	r, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim(), CgroupParent: testCgroupParent})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +239,7 @@ func text(entries []LogEntry) string {
 // assertGone checks that nothing of a container is left: bundle, runc state, cgroup.
 func (f *fixture) assertGone(id string) {
 	f.t.Helper()
-	for _, p := range []string{f.r.bundle(id), filepath.Join(f.r.runcRoot, id), "/sys/fs/cgroup/memory/gantry/" + id, f.r.shimFile(id)} {
+	for _, p := range []string{f.r.bundle(id), filepath.Join(f.r.runcRoot, id), "/sys/fs/cgroup/memory/" + testCgroupParent + "/" + id, f.r.shimFile(id)} {
 		if _, err := os.Stat(p); err == nil {
 			f.t.Errorf("%s left behind", p)
 		}
@@ -417,11 +425,11 @@ func TestCgroupLimits(t *testing.T) {
 	s.Resources = Resources{MemoryLimit: 64 << 20, MemoryReservation: 32 << 20, CPUShares: 512, CPUQuota: 50000, PidsLimit: 100}
 	id := f.create(s)
 	want := map[string]string{
-		"memory/gantry/" + id + "/memory.limit_in_bytes":      "67108864",
-		"memory/gantry/" + id + "/memory.soft_limit_in_bytes": "33554432",
-		"cpu/gantry/" + id + "/cpu.shares":                    "512",
-		"cpu/gantry/" + id + "/cpu.cfs_quota_us":              "50000",
-		"pids/gantry/" + id + "/pids.max":                     "100",
+		"memory/" + testCgroupParent + "/" + id + "/memory.limit_in_bytes":      "67108864",
+		"memory/" + testCgroupParent + "/" + id + "/memory.soft_limit_in_bytes": "33554432",
+		"cpu/" + testCgroupParent + "/" + id + "/cpu.shares":                    "512",
+		"cpu/" + testCgroupParent + "/" + id + "/cpu.cfs_quota_us":              "50000",
+		"pids/" + testCgroupParent + "/" + id + "/pids.max":                     "100",
 	}
 	for p, w := range want {
 		b, err := os.ReadFile("/sys/fs/cgroup/" + p)
@@ -432,7 +440,7 @@ func TestCgroupLimits(t *testing.T) {
 	s2 := f.spec("true")
 	s2.Resources.CPUShares = 1 // ECS cpu 1 → the kernel's minimum of 2 shares
 	id2 := f.create(s2)
-	if b, _ := os.ReadFile("/sys/fs/cgroup/cpu/gantry/" + id2 + "/cpu.shares"); strings.TrimSpace(string(b)) != "2" {
+	if b, _ := os.ReadFile("/sys/fs/cgroup/cpu/" + testCgroupParent + "/" + id2 + "/cpu.shares"); strings.TrimSpace(string(b)) != "2" {
 		t.Errorf("cpu.shares for 1 unit = %q, want 2", b)
 	}
 	if err := f.r.Delete(context.Background(), id); err != nil {
@@ -637,7 +645,7 @@ func TestAdoptionAfterCallerExits(t *testing.T) {
 		t.Fatalf("agent that creates the container: %v: %s", err, out)
 	}
 	// That agent is gone; this process is a new one on the same directories.
-	r2, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim()})
+	r2, err := New(Config{StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim(), CgroupParent: testCgroupParent})
 	if err != nil {
 		t.Fatal(err)
 	}

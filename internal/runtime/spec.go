@@ -104,7 +104,7 @@ func (r *Runtime) ociSpec(c ContainerSpec, dir string) (*specs.Spec, error) {
 			NoNewPrivileges: c.NoNewPrivileges,
 		},
 		Linux: &specs.Linux{
-			CgroupsPath: "/gantry/" + c.ID,
+			CgroupsPath: "/" + r.cgroups.parent + "/" + c.ID,
 			Resources:   res,
 			Namespaces: []specs.LinuxNamespace{
 				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},

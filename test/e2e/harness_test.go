@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	gruntime "gantry/internal/runtime"
 	"net"
 	"net/http"
 	"os"
@@ -41,8 +42,15 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := gruntime.RemoveCgroupParent(testCgroupParent); err != nil {
+		fmt.Fprintln(os.Stderr, "removing the tests' cgroups:", err)
+	}
 	os.Exit(code)
 }
+
+// testCgroupParent keeps the tests' containers apart from a real node's (and lets
+// TestMain remove the parent cgroup afterwards without racing anyone).
+const testCgroupParent = "gantry-test-e2e"
 
 // server is a running `gantry server` process.
 type server struct {
@@ -73,7 +81,7 @@ func startServer(t *testing.T, dataDir string) *server {
 
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(gantryBin, append([]string{"server", "--listen", s.addr, "--data-dir", s.dataDir}, s.args...)...)
+	s.cmd = exec.Command(gantryBin, append([]string{"server", "--listen", s.addr, "--data-dir", s.dataDir, "--cgroup-parent", testCgroupParent}, s.args...)...)
 	s.output.Reset()
 	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
 	if err := s.cmd.Start(); err != nil {

@@ -88,7 +88,7 @@ func (a *remoteAgent) start(t *testing.T, server, token string) {
 	// and hide the cgroup mounts.
 	a.cmd = exec.Command("nsenter", "--net=/var/run/netns/"+a.netns, gantryBin, "agent", "--server", server, "--token", token,
 		"--name", a.name, "--data-dir", a.dataDir, "--run-dir", a.runDir, "--bridge", a.bridge, "--subnet", a.subnet,
-		"--availability-zone", "az-"+a.name)
+		"--availability-zone", "az-"+a.name, "--cgroup-parent", testCgroupParent)
 	a.cmd.Stdout, a.cmd.Stderr = a.output, a.output
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func (a *remoteAgent) removeEverything(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if rt, err := gruntime.New(gruntime.Config{StateDir: filepath.Join(a.runDir, "runtime"), DataDir: filepath.Join(a.dataDir, "containers"), ShimCmd: []string{shimBin}}); err == nil {
+	if rt, err := gruntime.New(gruntime.Config{StateDir: filepath.Join(a.runDir, "runtime"), DataDir: filepath.Join(a.dataDir, "containers"), ShimCmd: []string{shimBin}, CgroupParent: testCgroupParent}); err == nil {
 		cs, _ := rt.List(ctx)
 		for _, c := range cs {
 			rt.Delete(ctx, c.ID)

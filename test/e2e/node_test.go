@@ -84,7 +84,7 @@ func (n *node) removeEverything() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(n.runDir, "runtime"), DataDir: filepath.Join(n.dataDir, "containers"), ShimCmd: []string{shimBin}})
+	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(n.runDir, "runtime"), DataDir: filepath.Join(n.dataDir, "containers"), ShimCmd: []string{shimBin}, CgroupParent: testCgroupParent})
 	if err == nil {
 		cs, _ := rt.List(ctx)
 		for _, c := range cs {

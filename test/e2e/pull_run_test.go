@@ -67,7 +67,7 @@ func TestPushedImageRunsOnTheNodeEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Unmount("motd") })
-	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{shimBin}})
+	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{shimBin}, CgroupParent: testCgroupParent})
 	if err != nil {
 		t.Fatal(err)
 	}

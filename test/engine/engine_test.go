@@ -37,8 +37,15 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := runtime.RemoveCgroupParent(testCgroupParent); err != nil {
+		fmt.Fprintln(os.Stderr, "removing the tests' cgroups:", err)
+	}
 	os.Exit(code)
 }
+
+// testCgroupParent keeps the tests' containers apart from a real node's (and lets
+// TestMain remove the parent cgroup afterwards without racing anyone).
+const testCgroupParent = "gantry-test-engine"
 
 // node is one machine's engine: image store, network and runtime, in temp dirs, with a
 // bridge and subnet of its own.
@@ -65,7 +72,7 @@ func newNode(t *testing.T, bridge, subnet string) *node {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nm.Destroy(context.Background()) })
-	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{shimBin}})
+	rt, err := runtime.New(runtime.Config{StateDir: filepath.Join(dir, "run"), DataDir: filepath.Join(dir, "containers"), ShimCmd: []string{shimBin}, CgroupParent: testCgroupParent})
 	if err != nil {
 		t.Fatal(err)
 	}
