@@ -233,7 +233,10 @@ func dnatRule(id, ip string, p PortMapping) []string {
 // without an address, or rules without a complete record), it lists the chain
 // and deletes every rule commented with r's id instead.
 func (m *Manager) unpublish(ctx context.Context, r *record) error {
-	if r.IP != "" && len(r.Ports) > 0 {
+	if r.IP != "" && len(r.Ports) == 0 {
+		return nil // a complete record without ports never had rules
+	}
+	if r.IP != "" {
 		var b strings.Builder
 		b.WriteString("*nat\n")
 		for _, p := range r.Ports {
