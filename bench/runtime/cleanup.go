@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gantry/bench/internal/sweep"
+	"gantry/internal/runtime"
 )
 
 // sweepConfig names what the bench creates in shared places (iptables, links, cgroups):
@@ -13,7 +14,7 @@ import (
 var sweepConfig = sweep.Config{
 	Markers: []string{"gbench", "gbr-", "10.213.240.", "10.213.241.", "10.213.242.", "10.213.243."},
 	Links:   []string{gantryBridge, dockerBridge, runcHostVeth},
-	Cgroups: []string{"docker", "libpod_parent"},
+	Cgroups: []string{"docker", "libpod_parent", runtime.DefaultCgroupParent},
 }
 
 // What podman leaves outside the work dir.

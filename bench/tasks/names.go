@@ -1,6 +1,9 @@
 package main
 
-import "gantry/bench/internal/sweep"
+import (
+	"gantry/bench/internal/sweep"
+	gruntime "gantry/internal/runtime"
+)
 
 // Names of what the bench creates in shared places, all inside 10.213.0.0/16 and apart
 // from Gantry's default and from bench/runtime's: the final sweep looks for them.
@@ -17,5 +20,5 @@ const (
 var sweepConfig = sweep.Config{
 	Markers: []string{gantryBridge, dockerBridge, "10.213.250.", "10.213.251."},
 	Links:   []string{gantryBridge, dockerBridge},
-	Cgroups: []string{"docker", runcCgroup},
+	Cgroups: []string{"docker", runcCgroup, gruntime.DefaultCgroupParent},
 }
