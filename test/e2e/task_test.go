@@ -206,7 +206,9 @@ func TestAgentRestartAdoptsTasks(t *testing.T) {
 	t.Parallel()
 	n := startNode(t)
 	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
-	id := strings.TrimSpace(n.gantry("run", "-d", "--name", "survivor", "busybox:e2e", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"))
+	port := freePort(t)
+	id := strings.TrimSpace(n.gantry("run", "-d", "--name", "survivor", "-p", port+":80", "busybox:e2e",
+		"sh", "-c", "httpd -p 80 -h /www; trap 'exit 0' TERM; while true; do sleep 0.1; done"))
 	arn := n.waitTask(id, "RUNNING", statusIs("RUNNING")).TaskArn
 	n.kill9()
 	n.start()
@@ -214,6 +216,10 @@ func TestAgentRestartAdoptsTasks(t *testing.T) {
 	task := n.waitTask(aws.ToString(arn), "RUNNING after restart", statusIs("RUNNING"))
 	if task.Connectivity != types.ConnectivityConnected {
 		t.Fatalf("connectivity %s after the agent came back", task.Connectivity)
+	}
+	// Its published port survived the restart (the ports chain is not flushed on start).
+	if body := httpGet(t, "http://127.0.0.1:"+port+"/"); body != "hello from gantry\n" {
+		t.Fatalf("published port after the restart answered %q", body)
 	}
 	n.gantry("stop", "survivor")
 	stopped := n.waitTask(aws.ToString(arn), "STOPPED", statusIs("STOPPED"))
