@@ -190,7 +190,11 @@ func stopInstanceTasks(ctx context.Context, client *ecs.Client, cluster string, 
 		if err != nil {
 			return fmt.Errorf("listing the tasks of %s: %w", arnID(aws.ToString(ci.ContainerInstanceArn)), err)
 		}
-		fmt.Fprintf(os.Stderr, "stopping %d tasks on %s\n", len(arns), aws.ToString(ci.Ec2InstanceId))
+		noun := "tasks"
+		if len(arns) == 1 {
+			noun = "task"
+		}
+		fmt.Fprintf(os.Stderr, "stopping %d %s on %s\n", len(arns), noun, aws.ToString(ci.Ec2InstanceId))
 		for _, arn := range arns {
 			_, err := client.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(cluster), Task: aws.String(arn), Reason: aws.String(drainReason)})
 			if err != nil {

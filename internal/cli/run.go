@@ -130,7 +130,7 @@ func placementError(failures []types.Failure) error {
 	}
 	hint := "check the instances with 'gantry instance ls'"
 	if slices.Contains(reasons, "MISSING") {
-		hint = "the cluster has no active container instance: start 'gantry server' with its agent, or join one with 'gantry agent'"
+		hint = "the cluster has no ACTIVE container instance with a connected agent: 'gantry instance ls' shows them (a DRAINING one takes no tasks until 'gantry instance activate NAME'); start 'gantry server' with its agent, or join one with 'gantry agent'"
 	}
 	return fmt.Errorf("no container instance could take the task (%s); %s", strings.Join(reasons, ", "), hint)
 }
