@@ -76,6 +76,11 @@ func printTable(engines []*engine, cfg config) {
 		}
 		fmt.Printf("  %-8s %s\n", kind+":", strings.Join(parts, ", "))
 	}
+	if split := r.phases["serve/create+start→200"]; len(split) > 0 {
+		fmt.Printf("runc, the same httpd made by `runc create` then `runc start` (as an engine that creates before it starts\n"+
+			"must): create %s, start %s, start→200 %s, create+start→200 %s — the floor under Gantry's serving figure\n",
+			ms(median(r.phases["serve/create"])), ms(median(r.phases["serve/start"])), ms(median(r.phases["serve/start→200"])), ms(median(split)))
+	}
 	if len(g.phases["oneshot/create→exit"]) > 0 && len(r.oneShotSample) > 0 {
 		fmt.Printf("  one-shot create→exit (no mount, no delete) ÷ runc run: %.2f\n",
 			float64(median(g.phases["oneshot/create→exit"]))/float64(median(r.oneShotSample)))
