@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -72,7 +71,7 @@ func runShim(bundle string, status *os.File) error {
 	if m.Terminal {
 		sock := strings.TrimSuffix(m.ShimFile, ".json") + ".sock"
 		os.Remove(sock)
-		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		l, err := listenConsole(sock)
 		if err != nil {
 			return fmt.Errorf("shim: console socket: %w", err)
 		}
@@ -81,7 +80,7 @@ func runShim(bundle string, status *os.File) error {
 		cmd.Args = append(cmd.Args, "--console-socket", sock)
 		consoleC := make(chan *os.File, 1)
 		go func() {
-			f, _ := receiveConsole(l)
+			f, _ := l.receive()
 			consoleC <- f
 		}()
 		startCopy = func() {
