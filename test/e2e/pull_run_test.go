@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"gantry/internal/image"
 	"gantry/internal/runtime"
@@ -39,10 +38,7 @@ func TestPushedImageRunsOnTheNodeEngine(t *testing.T) {
 	tw.WriteHeader(&tar.Header{Name: "motd", Typeflag: tar.TypeReg, Mode: 0o644, Size: 14})
 	tw.Write([]byte("pulled and ran"))
 	tw.Close()
-	layer, err := tarball.LayerFromReader(bytes.NewReader(layerTar.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	layer := layerFromBytes(t, layerTar.Bytes())
 	img, _ := mutate.AppendLayers(empty.Image, layer)
 	cfg, _ := img.ConfigFile()
 	cfg.OS, cfg.Architecture = "linux", "amd64"

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -16,20 +17,29 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// layerFromBytes is an uncompressed layer read from memory. (tarball.LayerFromReader
+// would copy it to a temporary file that nothing removes.)
+func layerFromBytes(t *testing.T, tarBytes []byte) v1.Layer {
+	t.Helper()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(tarBytes)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return layer
+}
+
 // registryImage is a one-layer image with static busybox and a file /version holding
 // version, whose command loops until SIGTERM.
 func registryImage(t *testing.T, version string) v1.Image {
 	t.Helper()
-	layerTar := busyboxTar(t, map[string]string{"version": version + "\n"})
-	layer, err := tarball.LayerFromReader(bytes.NewReader(layerTar))
-	if err != nil {
-		t.Fatal(err)
-	}
+	layer := layerFromBytes(t, busyboxTar(t, map[string]string{"version": version + "\n"}))
 	img, _ := mutate.AppendLayers(empty.Image, layer)
 	cfg, _ := img.ConfigFile()
 	cfg.OS, cfg.Architecture = "linux", "amd64"
 	cfg.Config.Cmd = []string{"sh", "-c", "cat /version; trap 'exit 0' TERM; while true; do sleep 0.1; done"}
-	img, err = mutate.ConfigFile(img, cfg)
+	img, err := mutate.ConfigFile(img, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
