@@ -19,7 +19,7 @@ const cniVersion = "1.0.0"
 const ifName = "eth0"
 
 // conflist builds the CNI configuration list of the node's network. Port
-// mappings and forwarding are Gantry's own rules (nat.go), not the portmap and
+// mappings and forwarding are Gantry's own rules (iptables.go), not the portmap and
 // firewall plugins'. DEL uses the list cached at ADD time, so attachments made
 // while those were in the list are still removed by them.
 func (m *Manager) conflist() (*libcni.NetworkConfigList, error) {

@@ -150,7 +150,7 @@ func New(cfg Config) (*Manager, error) {
 	if err := removeNetNS(probe); err != nil {
 		return nil, err
 	}
-	if err := m.ensureNAT(context.Background()); err != nil {
+	if err := m.ensureRules(context.Background()); err != nil {
 		return nil, err
 	}
 	recs, err := m.loadRecords()
@@ -439,7 +439,7 @@ func (m *Manager) Cleanup(ctx context.Context, keep func(id string) bool) error 
 // rules: the node's network as if New had never run, apart from StateDir and
 // the CNI plugins' shared chains.
 func (m *Manager) Destroy(ctx context.Context) error {
-	errs := []error{m.Cleanup(ctx, nil), m.removeNAT(ctx)}
+	errs := []error{m.Cleanup(ctx, nil), m.removeRules(ctx)}
 	if _, err := os.Stat(filepath.Join("/sys/class/net", m.cfg.Bridge)); err == nil {
 		if out, err := exec.CommandContext(ctx, "ip", "link", "del", m.cfg.Bridge).CombinedOutput(); err != nil {
 			errs = append(errs, fmt.Errorf("deleting bridge %s: %v: %s", m.cfg.Bridge, err, out))

@@ -76,7 +76,7 @@ func newEnv(t testing.TB, n int) *testEnv {
 		dump, _ := exec.Command("iptables-save").Output()
 		if strings.Contains(string(dump), bridge) {
 			t.Errorf("iptables rules for bridge %s left after cleanup", bridge)
-			(&Manager{cfg: env.cfg}).removeNAT(context.Background())
+			(&Manager{cfg: env.cfg}).removeRules(context.Background())
 		}
 		filepath.WalkDir(filepath.Join(env.cfg.StateDir, "netns"), func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() {
@@ -357,7 +357,7 @@ func TestUDPClientFollowsPublishedPort(t *testing.T) {
 	}
 }
 
-// After a firewall reload wiped Gantry's NAT chains and jumps, the next published port
+// After a firewall reload wiped Gantry's iptables chains and jumps, the next published port
 // puts them back and answers; after one flushed the rules of running tasks, a restart
 // puts those back.
 func TestPublishReinstallsWipedChains(t *testing.T) {
@@ -365,7 +365,7 @@ func TestPublishReinstallsWipedChains(t *testing.T) {
 	env := newEnv(t, 33)
 	m := env.manager(t)
 	ctx := context.Background()
-	if err := m.removeNAT(ctx); err != nil {
+	if err := m.removeRules(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a := setup(t, m, "after-reload", ModeBridge, PortMapping{ContainerPort: 80})

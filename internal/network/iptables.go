@@ -68,12 +68,12 @@ func (m *Manager) jumps() []jump {
 	}
 }
 
-// ensureNAT installs Gantry's chains and jumps for the bridge. iptables-restore
+// ensureRules installs Gantry's chains and jumps for the bridge. iptables-restore
 // applies each table's change atomically. Re-declaring a chain replaces its rules,
 // so a rerun after a crash or a subnet change converges; the ports chain is only
 // declared when missing, because after a restart it holds the mappings of tasks
 // that kept running.
-func (m *Manager) ensureNAT(ctx context.Context) error {
+func (m *Manager) ensureRules(ctx context.Context) error {
 	var b strings.Builder
 	b.WriteString("*nat\n")
 	masq, snat := m.masqChain(), m.snatChain()
@@ -115,9 +115,9 @@ func (m *Manager) missingJumps(ctx context.Context, b *strings.Builder, table st
 	}
 }
 
-// removeNAT deletes what ensureNAT installed, with any mappings still in the
+// removeRules deletes what ensureRules installed, with any mappings still in the
 // ports chain; missing pieces are fine.
-func (m *Manager) removeNAT(ctx context.Context) error {
+func (m *Manager) removeRules(ctx context.Context) error {
 	for _, j := range m.jumps() {
 		for iptables(ctx, append([]string{"-t", j.table, "-D"}, j.rule...)...) == nil {
 		}
@@ -149,13 +149,13 @@ func (m *Manager) publish(ctx context.Context, r *record) error {
 	if err := iptablesRestore(ctx, b.String()); err != nil {
 		// A host firewall reload (or an iptables -F) may have removed Gantry's chains
 		// since New installed them: put them back once and try again.
-		if nerr := m.ensureNAT(ctx); nerr != nil {
-			return fmt.Errorf("publishing ports of %s: %w (and reinstalling Gantry's NAT chains: %w)", r.ID, err, nerr)
+		if nerr := m.ensureRules(ctx); nerr != nil {
+			return fmt.Errorf("publishing ports of %s: %w (and reinstalling Gantry's iptables chains: %w)", r.ID, err, nerr)
 		}
 		if err := iptablesRestore(ctx, b.String()); err != nil {
 			return fmt.Errorf("publishing ports of %s: %w", r.ID, err)
 		}
-		m.log.Warn("Gantry's NAT chains were missing (a firewall reload?) and were installed again", "bridge", m.cfg.Bridge)
+		m.log.Warn("Gantry's iptables chains were missing (a firewall reload?) and were installed again", "bridge", m.cfg.Bridge)
 	}
 	m.forgetUDPFlows(r)
 	return nil
