@@ -105,7 +105,7 @@ func (g *gantry) engine() *engine {
 	return &engine{name: "gantry", oneShot: g.oneShot, serve: g.serve}
 }
 
-// oneShot: Mount → Create (own empty netns) → Start → Wait → Delete → Unmount.
+// oneShot: Mount → Run (create and start, own empty netns) → Wait → Delete → Unmount.
 func (g *gantry) oneShot(ctx context.Context, _ int) (_ time.Duration, _ []phase, err error) {
 	id := g.nextID("gbench-true-")
 	defer func() {
@@ -121,14 +121,10 @@ func (g *gantry) oneShot(ctx context.Context, _ int) (_ time.Duration, _ []phase
 	}
 	t.lap("mount")
 	spec := runtime.ContainerSpec{ID: id, Image: imageRef, Rootfs: merged, Args: []string{"/bin/true"}, NetNS: runtime.NetNSNone}
-	if err := g.rt.Create(ctx, spec); err != nil {
+	if err := g.rt.Run(ctx, spec, nil); err != nil {
 		return 0, nil, err
 	}
-	t.lap("create")
-	if err := g.rt.Start(ctx, id); err != nil {
-		return 0, nil, err
-	}
-	t.lap("start")
+	t.lap("run")
 	st, err := g.rt.Wait(ctx, id)
 	if err != nil {
 		return 0, nil, err
@@ -145,12 +141,13 @@ func (g *gantry) oneShot(ctx context.Context, _ int) (_ time.Duration, _ []phase
 		return 0, nil, err
 	}
 	t.lap("unmount")
-	t.add("create→exit", t.between("mount", "wait"))
+	t.add("run→exit", t.between("mount", "wait"))
 	return t.total(), t.phases, nil
 }
 
-// serve: network Setup (bridge, 127.0.0.1:port → 80) → Mount → Create → Start → first
-// 200 from 127.0.0.1:port; then Delete, Unmount, Teardown (timed as "teardown").
+// serve: network Prepare (namespace, 127.0.0.1:port → 80) → Mount → Run, whose process is
+// held until Connect (CNI bridge) is done → first 200 from 127.0.0.1:port; then Delete,
+// Unmount, Teardown (timed as "teardown").
 func (g *gantry) serve(ctx context.Context, _ int) (_ time.Duration, _ []phase, err error) {
 	id := g.nextID("gbench-http-")
 	port, err := freePort()
@@ -168,7 +165,8 @@ func (g *gantry) serve(ctx context.Context, _ int) (_ time.Duration, _ []phase, 
 	}()
 	t := newStopwatch()
 	// Prepare gives the namespace at once; the CNI attach (the slow part) runs while the
-	// overlay is mounted and the container created in that namespace, as an agent would.
+	// overlay is mounted and runc makes the container in that namespace, whose process
+	// waits for the attach before it execs, as an agent does it.
 	att, err := g.nm.Prepare(ctx, id, network.ModeBridge, []network.PortMapping{{HostPort: port, ContainerPort: 80, HostIP: "127.0.0.1"}})
 	if err != nil {
 		return 0, nil, err
@@ -190,24 +188,16 @@ func (g *gantry) serve(ctx context.Context, _ int) (_ time.Duration, _ []phase, 
 		Hosts: network.HostsFile(id, nil, nil),
 		Args:  []string{"/bin/httpd", "-f", "-p", "80", "-h", "/www"},
 	}
-	err = g.rt.Create(ctx, spec)
-	if cerr := <-connected; err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := g.rt.Run(ctx, spec, func(context.Context) error { return <-connected }); err != nil {
 		return 0, nil, err
 	}
-	t.lap("create ∥ net connect")
-	if err := g.rt.Start(ctx, id); err != nil {
-		return 0, nil, err
-	}
-	t.lap("start")
+	t.lap("run ∥ net connect")
 	if err := waitServing(ctx, fmt.Sprintf("http://127.0.0.1:%d/", port)); err != nil {
 		return 0, nil, err
 	}
-	t.lap("start→200")
+	t.lap("first 200")
 	total := t.total()
-	t.add("create+start→200", t.between("mount", "start→200"))
+	t.add("run→200", t.between("mount", "first 200"))
 	if err := cleanup(); err != nil {
 		return 0, nil, fmt.Errorf("tearing down: %w", err)
 	}

@@ -152,9 +152,7 @@ func (r *runc) oneShot(ctx context.Context, i int) (time.Duration, []phase, erro
 }
 
 // serve: foreground `runc run` of httpd in the prepared bare namespace, until the first
-// 200 from the container's own address (nothing published); then kill and wait. Its
-// phases time the same container made the way an engine that creates before it starts
-// must (Gantry, containerd): `runc create`, then `runc start`, until the first 200.
+// 200 from the container's own address (nothing published); then kill and wait.
 func (r *runc) serve(ctx context.Context, i int) (time.Duration, []phase, error) {
 	id := fmt.Sprint("gbench-raw-http-", i)
 	cmd, err := r.cmd(ctx, "run", "--bundle", r.httpBundle, id)
@@ -174,36 +172,7 @@ func (r *runc) serve(ctx context.Context, i int) (time.Duration, []phase, error)
 	if err != nil {
 		return 0, nil, r.failed(err.Error(), werr)
 	}
-	phases, err := r.serveCreateStart(ctx, id+"-split")
-	return d, phases, err
-}
-
-// serveCreateStart times `runc create` and `runc start` of the httpd bundle and the wait
-// for its first 200, then removes the container.
-func (r *runc) serveCreateStart(ctx context.Context, id string) ([]phase, error) {
-	defer func() {
-		exec.Command("runc", "--root", r.root, "kill", id, "KILL").Run()
-		exec.Command("runc", "--root", r.root, "delete", "-f", id).Run()
-	}()
-	t := newStopwatch()
-	for _, args := range [][]string{{"create", "--bundle", r.httpBundle, id}, {"start", id}} {
-		cmd, err := r.cmd(ctx, args...)
-		if err != nil {
-			return nil, err
-		}
-		err = cmd.Run()
-		cmd.Stdout.(*os.File).Close()
-		if err != nil {
-			return nil, r.failed("runc "+args[0], err)
-		}
-		t.lap(args[0])
-	}
-	if err := waitServing(ctx, "http://"+runcCtrIP+"/"); err != nil {
-		return nil, err
-	}
-	t.lap("start→200")
-	t.add("create+start→200", t.total())
-	return t.phases, nil
+	return d, nil, nil
 }
 
 func (r *runc) removeAll() error {

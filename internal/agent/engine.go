@@ -14,6 +14,7 @@ import (
 // Runtime runs containers (package runtime provides it; the hollow agent a no-op).
 type Runtime interface {
 	Create(ctx context.Context, spec runtime.ContainerSpec) error
+	Run(ctx context.Context, spec runtime.ContainerSpec, ready func(context.Context) error) error
 	Start(ctx context.Context, id string) error
 	Kill(ctx context.Context, id string, sig syscall.Signal) error
 	Stop(ctx context.Context, id string, timeout time.Duration) error

@@ -93,6 +93,20 @@ func (h *HollowRuntime) Create(_ context.Context, spec runtime.ContainerSpec) er
 	return nil
 }
 
+// Run creates the container and, once ready (when given) returns nil, marks it running.
+func (h *HollowRuntime) Run(ctx context.Context, spec runtime.ContainerSpec, ready func(context.Context) error) error {
+	if err := h.Create(ctx, spec); err != nil {
+		return err
+	}
+	if ready != nil {
+		if err := ready(ctx); err != nil {
+			h.Delete(ctx, spec.ID)
+			return fmt.Errorf("creating container %s: %w", spec.ID, err)
+		}
+	}
+	return h.Start(ctx, spec.ID)
+}
+
 // Start marks a created container running.
 func (h *HollowRuntime) Start(_ context.Context, id string) error {
 	h.mu.Lock()

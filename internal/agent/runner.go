@@ -194,8 +194,10 @@ func (r *taskRunner) pullImages(ctx context.Context) (map[string]*image.Image, e
 	return imgs, nil
 }
 
-// createAll creates the task's network and containers. The CNI attach, the slow part of
-// the network, runs while the containers are created in the prepared namespace.
+// createAll creates the task's network and containers, and starts those that depend on no
+// other. The CNI attach, the slow part of the network, runs while the OCI runtime creates
+// the containers in the prepared namespace; a container started here is held before its
+// process execs until the attach is done (runtime.Run's ready).
 func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image) error {
 	mode := networkMode(r.td.NetworkMode)
 	var ports []network.PortMapping
@@ -208,26 +210,47 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	}
 	r.att = att
 	var wg sync.WaitGroup
-	errs := make([]error, len(r.containers)+1)
+	var connectErr error
+	connected := make(chan struct{})
 	wg.Go(func() {
+		defer close(connected)
 		if a, err := r.a.cfg.Network.Connect(ctx, r.id); err != nil {
-			errs[0] = fmt.Errorf("connecting the task network: %w", err)
+			connectErr = fmt.Errorf("connecting the task network: %w", err)
 		} else {
 			r.att = a
 		}
 	})
+	ready := func(ctx context.Context) error {
+		select {
+		case <-connected:
+			return connectErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	errs := make([]error, len(r.containers))
 	for i, c := range r.containers {
-		wg.Go(func() { errs[i+1] = r.create(ctx, c, imgs[c.def.Image], att) })
+		wg.Go(func() { errs[i] = r.create(ctx, c, imgs[c.def.Image], att, ready) })
 	}
 	wg.Wait()
+	if connectErr != nil {
+		return connectErr // the containers started here failed with it too
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
 	r.update(func(t *ecs.Task) { r.reportNetwork(t) })
+	for _, c := range r.containers {
+		if c.started {
+			r.running(ctx, c)
+		}
+	}
 	return nil
 }
 
-func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image, att *network.Attachment) error {
+// create mounts the container's root filesystem and creates the container; one that
+// depends on no other container is started too, once ready returns.
+func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image, att *network.Attachment, ready func(context.Context) error) error {
 	rootfs, err := r.a.cfg.Images.Mount(ctx, img, c.rid)
 	if err != nil {
 		return fmt.Errorf("container %s: mounting its root filesystem: %w", c.def.Name, err)
@@ -236,11 +259,17 @@ func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image,
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.def.Name, err)
 	}
-	if err := r.a.cfg.Runtime.Create(ctx, spec); err != nil {
+	startNow := len(c.def.DependsOn) == 0
+	if startNow {
+		err = r.a.cfg.Runtime.Run(ctx, spec, ready)
+	} else {
+		err = r.a.cfg.Runtime.Create(ctx, spec)
+	}
+	if err != nil {
 		return fmt.Errorf("CannotCreateContainerError: container %s: %w", c.def.Name, err)
 	}
 	r.mu.Lock()
-	c.created = true
+	c.created, c.started = true, startNow
 	r.mu.Unlock()
 	r.update(func(t *ecs.Task) {
 		setContainer(t, c.def.Name, func(ec *ecs.Container) { ec.RuntimeID = c.rid })
@@ -316,10 +345,7 @@ func (r *taskRunner) startReady(ctx context.Context) error {
 		r.mu.Lock()
 		c.started = true
 		r.mu.Unlock()
-		r.update(func(t *ecs.Task) {
-			setContainer(t, c.def.Name, func(ec *ecs.Container) { ec.LastStatus = ecs.TaskRunning })
-		})
-		r.watch(ctx, c)
+		r.running(ctx, c)
 	}
 	r.mu.Lock()
 	running := !slices.ContainsFunc(r.containers, func(c *container) bool { return deref(c.def.Essential) && !c.started })
@@ -332,6 +358,14 @@ func (r *taskRunner) startReady(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// running reports a container that was just started RUNNING and watches it.
+func (r *taskRunner) running(ctx context.Context, c *container) {
+	r.update(func(t *ecs.Task) {
+		setContainer(t, c.def.Name, func(ec *ecs.Container) { ec.LastStatus = ecs.TaskRunning })
+	})
+	r.watch(ctx, c)
 }
 
 // dependenciesMet tells whether c may start now.

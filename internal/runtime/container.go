@@ -136,6 +136,7 @@ type meta struct {
 	LogMaxBytes  int64             `json:"logMaxBytes,omitempty"`
 	LogMaxFiles  int               `json:"logMaxFiles,omitempty"`
 	MemoryCgroup string            `json:"memoryCgroup,omitempty"`
+	Start        bool              `json:"start,omitempty"` // run, not only create (Run)
 }
 
 const (

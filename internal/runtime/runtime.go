@@ -26,6 +26,8 @@ var (
 	ErrExists = errors.New("container already exists")
 	// ErrExitUnknown means the container's shim died before recording an exit status.
 	ErrExitUnknown = errors.New("exit status unknown: the container's shim died")
+
+	errDeletedWhileHeld = errors.New("the container was deleted before it started")
 )
 
 // Config configures a Runtime.
@@ -103,6 +105,15 @@ func New(cfg Config) (*Runtime, error) {
 		}
 		cfg.ShimCmd = []string{shim}
 	}
+	// The shim is also the gate hook, which the OCI runtime wants by absolute path.
+	shim, err := exec.LookPath(cfg.ShimCmd[0])
+	if err == nil {
+		shim, err = filepath.Abs(shim)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shim %s: %w", cfg.ShimCmd[0], err)
+	}
+	cfg.ShimCmd = append([]string{shim}, cfg.ShimCmd[1:]...)
 	r := &Runtime{
 		runtime:  bin,
 		stateDir: cfg.StateDir,
@@ -154,7 +165,22 @@ func (r *Runtime) runc(ctx context.Context, args ...string) error {
 
 // Create writes the container's bundle, starts its shim and has the OCI runtime create the
 // container (its process waits for Start). On failure nothing is left behind.
-func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) (err error) {
+func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) error {
+	return r.create(ctx, spec, false, nil)
+}
+
+// Run creates the container and starts its process, as Create then Start do, but with one
+// OCI runtime process (`runc run --detach`) instead of two, which saves the ~8 ms of a
+// second runc on every container start. When ready is not nil the process is held, after
+// its namespaces and mounts are made and before it execs, until ready returns (see
+// gate.go): a caller attaches the container's network in ready while the OCI runtime does
+// the rest, and the process still starts with its network up. An error from ready fails Run
+// with that error. On failure nothing is left behind.
+func (r *Runtime) Run(ctx context.Context, spec ContainerSpec, ready func(context.Context) error) error {
+	return r.create(ctx, spec, true, ready)
+}
+
+func (r *Runtime) create(ctx context.Context, spec ContainerSpec, start bool, ready func(context.Context) error) (err error) {
 	if !validID(spec.ID) {
 		return fmt.Errorf("invalid container id %q: use letters, digits, '_', '.', '-' (at most 128)", spec.ID)
 	}
@@ -174,6 +200,9 @@ func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) (err error) {
 	if err != nil {
 		return fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
+	if ready != nil {
+		oci.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{r.gateHook(dir)}}
+	}
 	if err := writeJSONFile(filepath.Join(dir, "config.json"), oci); err != nil {
 		return fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
@@ -182,12 +211,28 @@ func (r *Runtime) Create(ctx context.Context, spec ContainerSpec) (err error) {
 		CreatedAt: time.Now().UTC(), Terminal: spec.Terminal,
 		Runtime: r.runtime, RuncRoot: r.runcRoot, ShimFile: r.shimFile(spec.ID),
 		LogMaxBytes: spec.LogMaxBytes, LogMaxFiles: spec.LogMaxFiles,
-		MemoryCgroup: r.cgroups.path("memory", spec.ID),
+		MemoryCgroup: r.cgroups.path("memory", spec.ID), Start: start,
 	}
 	if err := writeJSONFile(filepath.Join(dir, metaFileName), m); err != nil {
 		return fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
-	if err := r.startShim(ctx, dir); err != nil {
+	var readyErr error
+	gated := make(chan struct{})
+	if ready != nil {
+		go func() {
+			defer close(gated)
+			readyErr = ready(ctx)
+			openGate(dir, readyErr)
+		}()
+	} else {
+		close(gated)
+	}
+	err = r.startShim(ctx, dir)
+	<-gated // before a cleanup removes the bundle the gate is written to
+	switch {
+	case readyErr != nil:
+		return fmt.Errorf("creating container %s: %w", spec.ID, readyErr)
+	case err != nil:
 		return fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
 	return nil
@@ -341,6 +386,7 @@ func (r *Runtime) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("deleting container %s: %w", id, ErrNotFound)
 	}
 	if r.shimAlive(id) {
+		openGate(r.bundle(id), errDeletedWhileHeld) // one held by Run's gate fails at once
 		r.runc(ctx, "kill", "--all", id, "KILL")
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		r.waitShim(wctx, id)

@@ -22,10 +22,10 @@ import (
 )
 
 // TestMain lets the test binary serve as the shim (ShimCmd defaults to os.Executable()
-// "shim"), and as a short-lived "agent" that creates a container and exits.
+// "shim"), and as short-lived "agents" that create a container and exit.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "shim" {
-		if err := RunShim(os.Args[2]); err != nil {
+		if err := ShimMain(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "shim:", err)
 			os.Exit(1)
 		}
@@ -33,6 +33,9 @@ func TestMain(m *testing.M) {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "create-and-exit" {
 		os.Exit(createAndExit(os.Args[2:]))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "run-held-and-exit" {
+		os.Exit(runHeldAndExit(os.Args[2:]))
 	}
 	// Orphans (the shim of an agent that exited, a container whose shim was killed)
 	// come to this process rather than to PID 1, which on some CI machines is no init

@@ -19,12 +19,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RunShim is the body of `gantry-shim BUNDLE` (cmd/gantry-shim): the per-container
-// process that Create starts detached. It has the OCI runtime create the container with
-// stdio it owns, logs the output, reaps the container's init (as child subreaper), writes
-// the exit file and returns. Create passes a status pipe as fd 3 and reads "ok" or
-// "error: ..." from it. It takes no context on purpose: nothing but the container's exit
-// may end it.
+// ShimMain is the body of cmd/gantry-shim, given its arguments: BUNDLE for the
+// per-container shim (RunShim), or "gate" FILE for the hook that holds a container started
+// by Run until its gate opens (see gate.go).
+func ShimMain(args []string) error {
+	switch {
+	case len(args) == 1:
+		return RunShim(args[0])
+	case len(args) == 2 && args[0] == gateHookArg:
+		return waitGate(args[1])
+	}
+	return errors.New("usage: gantry-shim BUNDLE | gantry-shim gate FILE (started by Gantry's node runtime, not by hand)")
+}
+
+// RunShim is the body of `gantry-shim BUNDLE`: the per-container process that Create and
+// Run start detached. It has the OCI runtime create (or run) the container with stdio it
+// owns, logs the output, reaps the container's init (as child subreaper), writes the exit
+// file and returns. Create passes a status pipe as fd 3 and reads "ok" or "error: ..." from
+// it. It takes no context on purpose: nothing but the container's exit may end it.
 func RunShim(bundle string) error {
 	status := os.NewFile(3, "status")
 	err := runShim(bundle, status)
@@ -50,22 +62,17 @@ func runShim(bundle string, status *os.File) error {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("shim: becoming child subreaper: %w", err)
 	}
-	start, _, err := procStart(os.Getpid())
-	if err != nil {
-		return fmt.Errorf("shim: %w", err)
+	if status != nil {
+		unix.CloseOnExec(int(status.Fd())) // the OCI runtime and the container must not hold it
 	}
-	if err := writeJSONFile(m.ShimFile, shimRecord{Pid: os.Getpid(), StartTime: start}); err != nil {
-		return fmt.Errorf("shim: writing pid file: %w", err)
-	}
-	logs, err := openLogWriter(filepath.Join(bundle, logFileName), m.LogMaxBytes, m.LogMaxFiles)
-	if err != nil {
-		return err
-	}
-	defer logs.close()
-
 	runcLog := filepath.Join(bundle, "runc.log")
-	cmd := exec.Command(m.Runtime, "--root", m.RuncRoot, "--log", runcLog, "--log-format", "json",
-		"create", "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName))
+	op := []string{"create"}
+	if m.Start {
+		op = []string{"run", "--detach"}
+	}
+	cmd := exec.Command(m.Runtime, append(append([]string{"--root", m.RuncRoot, "--log", runcLog, "--log-format", "json"}, op...),
+		"--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName))...)
+	var logs *logWriter // opened while the OCI runtime works; used once it is done
 	var copiers sync.WaitGroup
 	var startCopy func()
 	if m.Terminal {
@@ -112,8 +119,19 @@ func runShim(bundle string, status *os.File) error {
 		}
 	}
 	cmd.Args = append(cmd.Args, m.ID)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s create: %s", filepath.Base(m.Runtime), runcError(runcLog, err))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("shim: starting %s: %w", m.Runtime, err)
+	}
+	// The OCI runtime takes tens of milliseconds; record this shim and open the log
+	// meanwhile rather than before it (both are needed only once it is done).
+	logs, err = recordShim(m, bundle)
+	if err != nil {
+		cmd.Wait() // the caller's cleanup deletes whatever the OCI runtime made
+		return err
+	}
+	defer logs.close()
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("%s %s: %s", filepath.Base(m.Runtime), op[0], runcError(runcLog, err))
 	}
 	pid, err := readPidFile(filepath.Join(bundle, pidFileName))
 	if err != nil {
@@ -138,6 +156,19 @@ func runShim(bundle string, status *os.File) error {
 		return fmt.Errorf("shim: writing exit status: %w", err)
 	}
 	return nil
+}
+
+// recordShim writes the shim file that tells the runtime this shim's pid (and start time,
+// against pid reuse), and opens the container's log.
+func recordShim(m meta, bundle string) (*logWriter, error) {
+	start, _, err := procStart(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("shim: %w", err)
+	}
+	if err := writeJSONFile(m.ShimFile, shimRecord{Pid: os.Getpid(), StartTime: start}); err != nil {
+		return nil, fmt.Errorf("shim: writing pid file: %w", err)
+	}
+	return openLogWriter(filepath.Join(bundle, logFileName), m.LogMaxBytes, m.LogMaxFiles)
 }
 
 // reap waits for the container's init (our child since we are its subreaper), reaping
