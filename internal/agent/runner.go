@@ -195,8 +195,9 @@ func (r *taskRunner) pullImages(ctx context.Context) (map[string]*image.Image, e
 }
 
 // createAll creates the task's network and containers, and starts those that depend on no
-// other. The CNI attach, the slow part of the network, runs while the OCI runtime creates
-// the containers in the prepared namespace; a container started here is held before its
+// other. All of it overlaps: the root filesystems are mounted while the network namespace
+// is made, and the CNI attach, the slow part of the network, runs while the OCI runtime
+// creates the containers in that namespace; a container started here is held before its
 // process execs until the attach is done (runtime.Run's ready).
 func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image) error {
 	mode := networkMode(r.td.NetworkMode)
@@ -204,18 +205,22 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	if mode == network.ModeBridge {
 		ports = portMappings(r.td)
 	}
-	att, err := r.a.cfg.Network.Prepare(ctx, r.id, mode, ports)
-	if err != nil {
-		return fmt.Errorf("preparing the task network: %w", err)
-	}
-	r.att = att
 	var wg sync.WaitGroup
-	var connectErr error
-	connected := make(chan struct{})
+	var att *network.Attachment // the prepared namespace, once prepared is closed
+	var netErr error            // set before connected is closed
+	prepared, connected := make(chan struct{}), make(chan struct{})
 	wg.Go(func() {
 		defer close(connected)
+		var err error
+		att, err = r.a.cfg.Network.Prepare(ctx, r.id, mode, ports)
+		close(prepared)
+		if err != nil {
+			netErr = fmt.Errorf("preparing the task network: %w", err)
+			return
+		}
+		r.att = att
 		if a, err := r.a.cfg.Network.Connect(ctx, r.id); err != nil {
-			connectErr = fmt.Errorf("connecting the task network: %w", err)
+			netErr = fmt.Errorf("connecting the task network: %w", err)
 		} else {
 			r.att = a
 		}
@@ -223,18 +228,19 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	ready := func(ctx context.Context) error {
 		select {
 		case <-connected:
-			return connectErr
+			return netErr
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	namespace := func() *network.Attachment { <-prepared; return att }
 	errs := make([]error, len(r.containers))
 	for i, c := range r.containers {
-		wg.Go(func() { errs[i] = r.create(ctx, c, imgs[c.def.Image], att, ready) })
+		wg.Go(func() { errs[i] = r.create(ctx, c, imgs[c.def.Image], namespace, ready) })
 	}
 	wg.Wait()
-	if connectErr != nil {
-		return connectErr // the containers started here failed with it too
+	if netErr != nil {
+		return netErr // the containers failed with it too, or were not made
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -248,12 +254,21 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	return nil
 }
 
-// create mounts the container's root filesystem and creates the container; one that
-// depends on no other container is started too, once ready returns.
-func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image, att *network.Attachment, ready func(context.Context) error) error {
+// errNoNamespace stops a container's creation when the task's network namespace could
+// not be made; createAll reports why.
+var errNoNamespace = errors.New("the task network was not prepared")
+
+// create mounts the container's root filesystem and, once namespace returns the task's
+// network namespace, creates the container; one that depends on no other container is
+// started too, once ready returns.
+func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image, namespace func() *network.Attachment, ready func(context.Context) error) error {
 	rootfs, err := r.a.cfg.Images.Mount(ctx, img, c.rid)
 	if err != nil {
 		return fmt.Errorf("container %s: mounting its root filesystem: %w", c.def.Name, err)
+	}
+	att := namespace()
+	if att == nil {
+		return errNoNamespace
 	}
 	spec, err := r.containerSpec(c.def, img, rootfs, att)
 	if err != nil {

@@ -38,13 +38,19 @@ type node struct {
 // made (containers, mounts, network namespaces, the bridge and its rules) is removed.
 func startNode(t *testing.T, extra ...string) *node {
 	t.Helper()
+	return startNodeWithPrefix(t, 24, extra...)
+}
+
+// startNodeWithPrefix starts a node whose task subnet is 10.213.<100+n>.0/prefix.
+func startNodeWithPrefix(t *testing.T, prefix int, extra ...string) *node {
+	t.Helper()
 	for _, bin := range []string{"runc", "iptables"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Fatalf("%s is missing: run the README's setup command (scripts/deps.sh)", bin)
 		}
 	}
 	n := nodeSeq.Add(1)
-	nd := &node{runDir: t.TempDir(), bridge: fmt.Sprintf("gte%d", n), subnet: fmt.Sprintf("10.213.%d.0/24", 100+n)}
+	nd := &node{runDir: t.TempDir(), bridge: fmt.Sprintf("gte%d", n), subnet: fmt.Sprintf("10.213.%d.0/%d", 100+n, prefix)}
 	dataDir := t.TempDir()
 	s := &server{t: t, dataDir: dataDir, addr: freeAddr(t), output: &syncBuffer{}}
 	s.Endpoint = "http://" + s.addr

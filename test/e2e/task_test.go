@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -294,4 +296,40 @@ func TestHealthChecks(t *testing.T) {
 		}
 	}
 	n.waitTask(aws.ToString(b.TaskArn), "UNHEALTHY", func(t types.Task) bool { return t.HealthStatus == types.HealthStatusUnhealthy })
+}
+
+// TestTaskFailsWhenItsNetworkCannotAttach fills a /29 node subnet (five task addresses)
+// and runs one more task: its CNI attach fails while runc is creating its container, so
+// the container's process must never run, the task must stop with the reason, and the
+// five others keep running.
+func TestTaskFailsWhenItsNetworkCannotAttach(t *testing.T) {
+	t.Parallel()
+	n := startNodeWithPrefix(t, 29)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	ctl := t.TempDir()
+	filler := n.register(`{"family": "filler", "containerDefinitions": [
+		{"name": "sleep", "image": "busybox:e2e", "memory": 16, "command": ["sleep", "300"]}]}`)
+	late := n.register(`{"family": "late", "volumes": [{"name": "ctl", "host": {"sourcePath": "` + ctl + `"}}],
+		"containerDefinitions": [{"name": "marker", "image": "busybox:e2e", "memory": 16,
+		 "mountPoints": [{"sourceVolume": "ctl", "containerPath": "/ctl"}],
+		 "command": ["sh", "-c", "touch /ctl/ran; sleep 300"]}]}`)
+	fillers := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(filler), Count: aws.Int32(5)})
+	for _, f := range fillers {
+		n.waitTask(aws.ToString(f.TaskArn), "RUNNING", statusIs("RUNNING"))
+	}
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(late)})[0]
+	stopped := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED"))
+	reason := aws.ToString(stopped.StoppedReason)
+	if stopped.StopCode != types.TaskStopCodeTaskFailedToStart || !strings.Contains(reason, "connecting the task network") {
+		t.Fatalf("stopCode %s, reason %q; want TaskFailedToStart naming the network", stopped.StopCode, reason)
+	}
+	if _, err := os.Stat(filepath.Join(ctl, "ran")); err == nil {
+		t.Fatal("the container's process ran although its network never attached")
+	}
+	for _, f := range fillers {
+		out, err := n.ecs().DescribeTasks(context.Background(), &ecs.DescribeTasksInput{Tasks: []string{aws.ToString(f.TaskArn)}})
+		if err != nil || len(out.Tasks) != 1 || aws.ToString(out.Tasks[0].LastStatus) != "RUNNING" {
+			t.Fatalf("a task that had its address is no longer RUNNING: %+v, %v", out.Tasks, err)
+		}
+	}
 }
