@@ -196,16 +196,6 @@ func (r *Runtime) create(ctx context.Context, spec ContainerSpec, start bool, re
 			r.cleanup(spec.ID)
 		}
 	}()
-	oci, err := r.ociSpec(spec, dir)
-	if err != nil {
-		return fmt.Errorf("creating container %s: %w", spec.ID, err)
-	}
-	if ready != nil {
-		oci.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{r.gateHook(dir)}}
-	}
-	if err := writeJSONFile(filepath.Join(dir, "config.json"), oci); err != nil {
-		return fmt.Errorf("creating container %s: %w", spec.ID, err)
-	}
 	m := meta{
 		ID: spec.ID, Image: spec.Image, Labels: spec.Labels, StopSignal: spec.StopSignal,
 		CreatedAt: time.Now().UTC(), Terminal: spec.Terminal,
@@ -214,6 +204,16 @@ func (r *Runtime) create(ctx context.Context, spec ContainerSpec, start bool, re
 		MemoryCgroup: r.cgroups.path("memory", spec.ID), Start: start,
 	}
 	if err := writeJSONFile(filepath.Join(dir, metaFileName), m); err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	// The shim starts now and waits for config.json: its exec and start-up (~2-3 ms)
+	// overlap with building and writing the OCI spec.
+	shim, err := r.startShim(dir)
+	if err != nil {
+		return fmt.Errorf("creating container %s: %w", spec.ID, err)
+	}
+	if err := r.writeConfig(spec, dir, ready != nil); err != nil {
+		shim.abort()
 		return fmt.Errorf("creating container %s: %w", spec.ID, err)
 	}
 	var readyErr error
@@ -227,7 +227,7 @@ func (r *Runtime) create(ctx context.Context, spec ContainerSpec, start bool, re
 	} else {
 		close(gated)
 	}
-	err = r.startShim(ctx, dir)
+	err = shim.proceed(ctx)
 	<-gated // before a cleanup removes the bundle the gate is written to
 	switch {
 	case readyErr != nil:
@@ -238,58 +238,16 @@ func (r *Runtime) create(ctx context.Context, spec ContainerSpec, start bool, re
 	return nil
 }
 
-// startShim starts the detached shim for the bundle and waits until it reports that the
-// OCI runtime created the container, or why it could not.
-func (r *Runtime) startShim(ctx context.Context, dir string) error {
-	rd, wr, err := os.Pipe()
+// writeConfig writes the bundle's config.json, with the gate hook when gated.
+func (r *Runtime) writeConfig(spec ContainerSpec, dir string, gated bool) error {
+	oci, err := r.ociSpec(spec, dir)
 	if err != nil {
 		return err
 	}
-	defer rd.Close()
-	shimLog, err := os.OpenFile(filepath.Join(dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		wr.Close()
-		return err
+	if gated {
+		oci.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{r.gateHook(dir)}}
 	}
-	defer shimLog.Close()
-	args := append(append([]string{}, r.shimCmd[1:]...), dir)
-	cmd := exec.Command(r.shimCmd[0], args...)
-	cmd.Dir = "/"
-	cmd.Stdout = shimLog
-	cmd.Stderr = shimLog
-	cmd.ExtraFiles = []*os.File{wr}
-	// Own session: the shim must not get the caller's terminal signals, and it outlives
-	// the caller (re-parented to init or the nearest subreaper when the caller exits).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		wr.Close()
-		return fmt.Errorf("starting shim %s: %w", r.shimCmd[0], err)
-	}
-	wr.Close()
-	go cmd.Wait() // reap it while we live; afterwards whoever adopts it does
-	type result struct {
-		msg string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		b, err := readAllLimit(rd, 64<<10)
-		done <- result{strings.TrimSpace(string(b)), err}
-	}()
-	select {
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		return ctx.Err()
-	case res := <-done:
-		if res.msg == "ok" {
-			return nil
-		}
-		if res.msg == "" {
-			b, _ := os.ReadFile(filepath.Join(dir, "shim.log"))
-			res.msg = "shim exited without reporting: " + strings.TrimSpace(string(b))
-		}
-		return errors.New(strings.TrimPrefix(res.msg, "error: "))
-	}
+	return writeJSONFile(filepath.Join(dir, "config.json"), oci)
 }
 
 // cleanup removes whatever Create left of a container.

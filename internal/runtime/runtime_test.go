@@ -239,12 +239,20 @@ func text(entries []LogEntry) string {
 	return sb.String()
 }
 
-// assertGone checks that nothing of a container is left: bundle, runc state, cgroup.
+// assertGone checks that nothing of a container is left: bundle, runc state, cgroup, shim
+// file, and no process (its shim) naming the bundle.
 func (f *fixture) assertGone(id string) {
 	f.t.Helper()
 	for _, p := range []string{f.r.bundle(id), filepath.Join(f.r.runcRoot, id), "/sys/fs/cgroup/memory/" + testCgroupParent + "/" + id, f.r.shimFile(id)} {
 		if _, err := os.Stat(p); err == nil {
 			f.t.Errorf("%s left behind", p)
+		}
+	}
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		b, _ := os.ReadFile(p)
+		if bytes.Contains(b, []byte(f.r.bundle(id))) {
+			f.t.Errorf("process %s (%q) left behind", filepath.Base(filepath.Dir(p)), bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
 		}
 	}
 }

@@ -35,11 +35,13 @@ func ShimMain(args []string) error {
 // RunShim is the body of `gantry-shim BUNDLE`: the per-container process that Create and
 // Run start detached. It has the OCI runtime create (or run) the container with stdio it
 // owns, logs the output, reaps the container's init (as child subreaper), writes the exit
-// file and returns. Create passes a status pipe as fd 3 and reads "ok" or "error: ..." from
-// it. It takes no context on purpose: nothing but the container's exit may end it.
+// file and returns. Its creator passes a status pipe as fd 3 and reads "ok" or "error: ..."
+// from it, and a go-ahead pipe as fd 4 (see shimProcess): the shim starts before the
+// bundle's config.json is written and waits for it. It takes no context on purpose:
+// nothing but the container's exit may end it.
 func RunShim(bundle string) error {
-	status := os.NewFile(3, "status")
-	err := runShim(bundle, status)
+	status, goAhead := os.NewFile(3, "status"), os.NewFile(4, "go-ahead")
+	err := runShim(bundle, status, goAhead)
 	if err != nil && status != nil {
 		fmt.Fprintf(status, "error: %v\n", err)
 		status.Close()
@@ -47,7 +49,7 @@ func RunShim(bundle string) error {
 	return err
 }
 
-func runShim(bundle string, status *os.File) error {
+func runShim(bundle string, status, goAhead *os.File) error {
 	// Handle (rather than ignore) these so the dispositions are not inherited by runc
 	// and the container: the shim must survive its caller's session ending.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
@@ -64,6 +66,9 @@ func runShim(bundle string, status *os.File) error {
 	}
 	if status != nil {
 		unix.CloseOnExec(int(status.Fd())) // the OCI runtime and the container must not hold it
+	}
+	if goAhead != nil && !awaitGoAhead(goAhead) {
+		return errShimAborted
 	}
 	runcLog := filepath.Join(bundle, "runc.log")
 	op := []string{"create"}
