@@ -233,6 +233,9 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 			return ctx.Err()
 		}
 	}
+	if !network.Attaches(mode) {
+		ready = nil // the namespace is complete once prepared: no attach to wait for, no hook
+	}
 	namespace := func() *network.Attachment { <-prepared; return att }
 	errs := make([]error, len(r.containers))
 	for i, c := range r.containers {
@@ -260,7 +263,7 @@ var errNoNamespace = errors.New("the task network was not prepared")
 
 // create mounts the container's root filesystem and, once namespace returns the task's
 // network namespace, creates the container; one that depends on no other container is
-// started too, once ready returns.
+// started too, once ready (when not nil) returns.
 func (r *taskRunner) create(ctx context.Context, c *container, img *image.Image, namespace func() *network.Attachment, ready func(context.Context) error) error {
 	rootfs, err := r.a.cfg.Images.Mount(ctx, img, c.rid)
 	if err != nil {

@@ -35,6 +35,11 @@ const (
 	ModeNone = "none"
 )
 
+// Attaches tells whether Connect has work to do in mode: attach the namespace to the
+// bridge (and publish ports). In host and none mode the namespace is complete once
+// Prepare returns.
+func Attaches(mode string) bool { return mode == ModeBridge || mode == ModeAWSVPC }
+
 // Errors callers may branch on.
 var (
 	ErrExists   = errors.New("network attachment already exists")
@@ -261,7 +266,7 @@ func (m *Manager) Connect(ctx context.Context, id string) (*Attachment, error) {
 	if !ok {
 		return nil, fmt.Errorf("network for %s: not prepared: %w", id, ErrBadInput)
 	}
-	if r.Mode == ModeBridge || r.Mode == ModeAWSVPC {
+	if Attaches(r.Mode) {
 		if err := m.cniAdd(ctx, r); err != nil {
 			return nil, m.undo(ctx, id, err)
 		}

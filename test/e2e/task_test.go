@@ -333,3 +333,22 @@ func TestTaskFailsWhenItsNetworkCannotAttach(t *testing.T) {
 		}
 	}
 }
+
+// TestHostAndNoneNetworkModes runs a task in each mode without an attach: "none" sees only
+// loopback, "host" sees the node's own interfaces.
+func TestHostAndNoneNetworkModes(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	none := n.register(`{"family": "isolated", "networkMode": "none", "containerDefinitions": [
+		{"name": "c", "image": "busybox:e2e", "memory": 16, "command": ["sh", "-c", "test \"$(ls /sys/class/net)\" = lo"]}]}`)
+	host := n.register(`{"family": "on-host", "networkMode": "host", "containerDefinitions": [
+		{"name": "c", "image": "busybox:e2e", "memory": 16, "command": ["sh", "-c", "test \"$(ls /sys/class/net)\" != lo"]}]}`)
+	for _, td := range []string{none, host} {
+		task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+		stopped := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED"))
+		if c := stopped.Containers[0]; c.ExitCode == nil || *c.ExitCode != 0 {
+			t.Errorf("%s: exit code %d (%s), want 0", td, aws.ToInt32(c.ExitCode), aws.ToString(stopped.StoppedReason))
+		}
+	}
+}
