@@ -119,6 +119,10 @@ func run(ctx context.Context, cfg config) (err error) {
 				if sc == nil || *skip != "" {
 					continue
 				}
+				// Let the previous run's asynchronous clean-up (dockerd's, containerd's,
+				// podman's, the kernel's freeing of namespaces and cgroups) finish first, so
+				// it is not charged to the next engine.
+				time.Sleep(settle)
 				total, ph, err := sc(ctx, i)
 				if ctx.Err() != nil {
 					return ctx.Err()
@@ -137,6 +141,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	printTable(engines, cfg)
 	return nil
 }
+
+// settle is the pause before each measured run.
+const settle = 150 * time.Millisecond
 
 var kindTitle = map[string]string{
 	"oneshot": "one-shot create + start + wait for exit of /bin/true",
