@@ -616,15 +616,30 @@ func TestExec(t *testing.T) {
 	}
 }
 
+// TestTerminal runs a container with a pseudo-terminal, created then started and started
+// by Run (runc's console socket works the same for both).
 func TestTerminal(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	s := f.spec("sh", "-c", "tty; echo $TERM")
-	s.Terminal = true
-	st, logs := f.run(s)
-	out := text(logs)
-	if st.Code != 0 || !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "xterm") {
-		t.Errorf("terminal container: code %d, log %q", st.Code, out)
+	for _, viaRun := range []bool{false, true} {
+		s := f.spec("sh", "-c", "tty; echo $TERM")
+		s.Terminal = true
+		var st ExitStatus
+		var logs []LogEntry
+		if viaRun {
+			f.cleanupContainer(s.ID)
+			if err := f.r.Run(context.Background(), s, nil); err != nil {
+				t.Fatal(err)
+			}
+			st, _ = f.r.Wait(context.Background(), s.ID)
+			logs = f.logs(s.ID)
+		} else {
+			st, logs = f.run(s)
+		}
+		out := text(logs)
+		if st.Code != 0 || !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "xterm") {
+			t.Errorf("terminal container (Run: %v): code %d, log %q", viaRun, st.Code, out)
+		}
 	}
 }
 

@@ -25,6 +25,47 @@ func Run(t *testing.T, rt agent.Runtime, spec SpecFunc, prefix string) {
 	t.Run("Lifecycle", func(t *testing.T) { lifecycle(t, rt, spec, prefix+"-life") })
 	t.Run("KillReportsTheSignal", func(t *testing.T) { kill(t, rt, spec, prefix+"-kill") })
 	t.Run("UnknownContainers", func(t *testing.T) { unknown(t, rt, prefix+"-none") })
+	t.Run("RunWaitsForReady", func(t *testing.T) { runReady(t, rt, spec, prefix+"-run") })
+	t.Run("RunFailsWithReady", func(t *testing.T) { runNotReady(t, rt, spec, prefix+"-norun") })
+}
+
+// runReady: Run calls ready and returns once the container runs, not before ready does.
+func runReady(t *testing.T, rt agent.Runtime, spec SpecFunc, id string) {
+	ctx := context.Background()
+	labels := map[string]string{"gantry.test": id}
+	var readied bool
+	ready := func(context.Context) error {
+		time.Sleep(50 * time.Millisecond)
+		readied = true
+		return nil
+	}
+	if err := rt.Run(ctx, spec(id, labels, serving...), ready); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Delete(context.Background(), id) })
+	if !readied {
+		t.Fatal("Run returned before ready did")
+	}
+	expectListed(t, rt, id, runtime.StatusRunning, labels)
+	if err := rt.Stop(ctx, id, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if st := wait(t, rt, id); st.Code != 0 {
+		t.Fatalf("stopped with its stop signal: exit %+v, want code 0", st)
+	}
+}
+
+// runNotReady: an error from ready fails Run with it, and leaves no container.
+func runNotReady(t *testing.T, rt agent.Runtime, spec SpecFunc, id string) {
+	notReady := errors.New("no address left on the bridge")
+	err := rt.Run(context.Background(), spec(id, nil, serving...), func(context.Context) error { return notReady })
+	t.Cleanup(func() { rt.Delete(context.Background(), id) })
+	if !errors.Is(err, notReady) {
+		t.Fatalf("Run with a failing ready: %v, want its error", err)
+	}
+	if slices.ContainsFunc(list(t, rt), func(c runtime.ContainerInfo) bool { return c.ID == id }) {
+		t.Fatalf("%s listed after a failed Run", id)
+	}
 }
 
 // lifecycle: create, start, exec, stop with the stop signal, delete, each visible in List.
