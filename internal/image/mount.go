@@ -68,8 +68,7 @@ func (s *Store) Mount(ctx context.Context, img *Image, id string) (string, error
 			return "", fmt.Errorf("mounting %s: %w", id, err)
 		}
 	}
-	rec, _ := json.Marshal(mountRecord{Image: img.Digest, ChainIDs: img.ChainIDs})
-	if err := writeFileAtomic(filepath.Join(dir, "layers.json"), rec, 0o600); err != nil {
+	if err := writeMountRecord(dir, mountRecord{Image: img.Digest, ChainIDs: img.ChainIDs}); err != nil {
 		return "", fmt.Errorf("mounting %s: %w", id, err)
 	}
 	if err := s.mountOverlay(id, img.ChainIDs); err != nil {
@@ -79,6 +78,22 @@ func (s *Store) Mount(ctx context.Context, img *Image, id string) (string, error
 		return "", fmt.Errorf("mounting %s for %s: %w", img.Digest, id, err)
 	}
 	return merged, nil
+}
+
+// writeMountRecord writes dir/layers.json, which keeps GC off the mount's layers, by
+// rename but without the two fsyncs of writeFileAtomic (~0.5 ms, more under load, on every
+// container start): a mount does not outlive the boot, and mountedChains passes over a
+// record that a crash left empty or torn in a directory no longer mounted.
+func writeMountRecord(dir string, rec mountRecord) error {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "layers.json")
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }
 
 func (s *Store) mountOverlay(id string, chain []digest.Digest) error {
@@ -208,6 +223,10 @@ func (s *Store) mountedChains() (map[digest.Digest]bool, error) {
 		}
 		var rec mountRecord
 		if err := json.Unmarshal(b, &rec); err != nil {
+			mounted, merr := isMountPoint(filepath.Join(s.root, "mounts", e.Name(), "merged"))
+			if merr == nil && !mounted {
+				continue // torn by a crash (see writeMountRecord); protects nothing now
+			}
 			return nil, fmt.Errorf("mount %s: %w", e.Name(), err)
 		}
 		for _, c := range rec.ChainIDs {

@@ -434,6 +434,42 @@ func TestGCKeepsInUse(t *testing.T) {
 	}
 }
 
+// A crash can leave a mount's record empty (it is written without fsync): GC passes over it
+// when the directory is no longer mounted, and refuses to run while it is.
+func TestGCAndATornMountRecord(t *testing.T) {
+	requireOverlay(t)
+	s := newStore(t)
+	img, err := s.Import(t.Context(), bytes.NewReader(tarBytes(t, []ent{{name: "f", body: "x"}})), "torn:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mountFor(t, s, img, "live")
+	if err := s.Remove("torn:v1"); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(s.mountDir("live"), "layers.json")
+	if err := os.WriteFile(live, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GC(t.Context()); err == nil || !strings.Contains(err.Error(), "live") {
+		t.Fatalf("GC with a torn record of a live mount: %v, want an error naming it", err)
+	}
+	if !s.hasLayer(img.ChainIDs[0]) {
+		t.Fatal("GC removed the layer of a live mount whose record it could not read")
+	}
+	crashed := s.mountDir("crashed")
+	for _, d := range []string{"upper", "work", "merged"} {
+		os.MkdirAll(filepath.Join(crashed, d), 0o755)
+	}
+	os.WriteFile(filepath.Join(crashed, "layers.json"), []byte(`{"image":`), 0o600)
+	if err := s.Unmount("live"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.GC(t.Context()); err != nil || n == 0 {
+		t.Fatalf("GC with a torn record of a crashed mount: removed %d, %v; want it to pass over the record", n, err)
+	}
+}
+
 func TestMountManyLayers(t *testing.T) {
 	requireOverlay(t)
 	const n = 45
