@@ -27,7 +27,7 @@ func (m *Manager) conflist() (*libcni.NetworkConfigList, error) {
 		"type":        "bridge",
 		"bridge":      m.cfg.Bridge,
 		"isGateway":   true,
-		"ipMasq":      false, // see masquerade.go
+		"ipMasq":      false, // Gantry masquerades itself: see iptables.go
 		"hairpinMode": true,
 		"ipam": map[string]any{
 			"type":    "host-local",
