@@ -49,6 +49,7 @@ Example:
 	f.IntVar(&cfg.ReservedMemoryMiB, "reserved-memory", 256, "MiB of this machine's memory that tasks may not book")
 	f.StringVar(&cfg.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
 	f.StringVar(&cfg.CgroupParent, "cgroup-parent", runtime.DefaultCgroupParent, "cgroup (relative to each hierarchy's root) that containers are created under")
+	f.StringSliceVar(&cfg.CNIPluginDirs, "cni-plugin-dir", nil, "directory with the CNI plugins (bridge, host-local); repeatable; /usr/lib/cni when none")
 	f.BoolVar(&debug, "debug", false, "log debug messages")
 	cmd.MarkFlagRequired("server")
 	return cmd

@@ -54,6 +54,7 @@ SIGINT or SIGTERM shut it down cleanly.`,
 	f.IntVar(&cfg.Agent.ReservedMemoryMiB, "reserved-memory", 256, "MiB of this machine's memory that tasks may not book")
 	f.StringVar(&cfg.Agent.OCIRuntime, "runtime", "runc", "OCI runtime binary that runs containers")
 	f.StringVar(&cfg.Agent.CgroupParent, "cgroup-parent", runtime.DefaultCgroupParent, "cgroup (relative to each hierarchy's root) that containers are created under")
+	f.StringSliceVar(&cfg.Agent.CNIPluginDirs, "cni-plugin-dir", nil, "directory with the CNI plugins (bridge, host-local); repeatable; /usr/lib/cni when none")
 	f.StringVar(&cfg.AgentListen, "agent-listen", "", "TLS address for agents on other machines to join (e.g. 0.0.0.0:8701); none when empty")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", 5*time.Second, "how often agents are pinged; one silent for three intervals is disconnected")
 	f.DurationVar(&cfg.AssignmentResync, "assignment-resync", ecs.DefaultAssignmentResync, "how often each agent is sent its full set of tasks again (changes go out as they happen; this repairs what went astray)")

@@ -29,6 +29,7 @@ type NodeConfig struct {
 	ReservedMemoryMiB int
 	OCIRuntime        string
 	CgroupParent      string
+	CNIPluginDirs     []string
 	Log               *slog.Logger
 }
 
@@ -42,7 +43,7 @@ func RunNode(ctx context.Context, cfg NodeConfig) error {
 	if err != nil {
 		return err
 	}
-	eng, err := OpenEngine(EngineConfig{DataDir: cfg.DataDir, RunDir: cfg.RunDir, Bridge: cfg.Bridge, Subnet: cfg.Subnet, OCIRuntime: cfg.OCIRuntime, CgroupParent: cfg.CgroupParent, Log: cfg.Log})
+	eng, err := OpenEngine(EngineConfig{DataDir: cfg.DataDir, RunDir: cfg.RunDir, Bridge: cfg.Bridge, Subnet: cfg.Subnet, OCIRuntime: cfg.OCIRuntime, CgroupParent: cfg.CgroupParent, CNIPluginDirs: cfg.CNIPluginDirs, Log: cfg.Log})
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,10 @@ type EngineConfig struct {
 	OCIRuntime string
 	// CgroupParent is the cgroup containers go under, runtime.DefaultCgroupParent when empty.
 	CgroupParent string
-	Log          *slog.Logger
+	// CNIPluginDirs are searched for the CNI plugins, the network package's default
+	// (/usr/lib/cni) when empty.
+	CNIPluginDirs []string
+	Log           *slog.Logger
 }
 
 // Engine is a node's image store, network manager and container runtime.
@@ -51,10 +54,11 @@ func OpenEngine(cfg EngineConfig) (*Engine, error) {
 		return nil, err
 	}
 	nm, err := network.New(network.Config{
-		Bridge:   cfg.Bridge,
-		Subnet:   cfg.Subnet,
-		StateDir: filepath.Join(cfg.RunDir, "network"),
-		Logger:   cfg.Log,
+		Bridge:     cfg.Bridge,
+		Subnet:     cfg.Subnet,
+		StateDir:   filepath.Join(cfg.RunDir, "network"),
+		PluginDirs: cfg.CNIPluginDirs,
+		Logger:     cfg.Log,
 	})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,7 @@ type AgentConfig struct {
 	ReservedMemoryMiB int
 	OCIRuntime        string
 	CgroupParent      string
+	CNIPluginDirs     []string
 }
 
 // runAgent runs the all-in-one agent against this server's own listener until ctx ends.
@@ -36,7 +37,7 @@ func runAgent(ctx context.Context, cfg Config, addr string, root iam.AccessKey, 
 	log = log.With("component", "agent")
 	eng, err := agent.OpenEngine(agent.EngineConfig{
 		DataDir: cfg.DataDir, RunDir: cfg.Agent.RunDir, Bridge: cfg.Agent.Bridge, Subnet: cfg.Agent.Subnet,
-		OCIRuntime: cfg.Agent.OCIRuntime, CgroupParent: cfg.Agent.CgroupParent, Log: log,
+		OCIRuntime: cfg.Agent.OCIRuntime, CgroupParent: cfg.Agent.CgroupParent, CNIPluginDirs: cfg.Agent.CNIPluginDirs, Log: log,
 	})
 	if err != nil {
 		log.Error("the node engine cannot run here; this server runs no tasks (fix the cause, or pass --no-agent)", "err", err)

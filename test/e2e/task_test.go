@@ -352,3 +352,85 @@ func TestHostAndNoneNetworkModes(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentKilledWhileAContainerIsHeld kills the server (and its agent) while a task's
+// container is held before exec, waiting for the task's CNI attach (which a wrapper of the
+// bridge plugin holds up). The task never got to RUNNING, so the restarted agent removes
+// what the crash left and launches it again: the held container must go at once (not after
+// the hold's 3-minute timeout), its attachment must be released, and the container's
+// command must run exactly once, in the new launch.
+func TestAgentKilledWhileAContainerIsHeld(t *testing.T) {
+	t.Parallel()
+	plugins := t.TempDir()
+	held, release := filepath.Join(plugins, "held"), filepath.Join(plugins, "release")
+	wrapper := "#!/bin/sh\n" +
+		"if [ \"$CNI_COMMAND\" = ADD ] && [ ! -e " + release + " ]; then\n" +
+		"  touch " + held + "\n" +
+		"  while [ ! -e " + release + " ]; do sleep 0.05; done\n" +
+		"fi\n" +
+		"exec /usr/lib/cni/bridge \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(plugins, "bridge"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/usr/lib/cni/host-local", filepath.Join(plugins, "host-local")); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, "--cni-plugin-dir", plugins)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	ctl := t.TempDir()
+	td := n.register(`{"family": "held", "networkMode": "awsvpc", "volumes": [{"name": "ctl", "host": {"sourcePath": "` + ctl + `"}}],
+		"containerDefinitions": [{"name": "marker", "image": "busybox:e2e", "memory": 16,
+		 "mountPoints": [{"sourceVolume": "ctl", "containerPath": "/ctl"}],
+		 "command": ["sh", "-c", "echo ran >> /ctl/runs; sleep 300"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+	waitFor(t, "the CNI attach to be held", func() bool { _, err := os.Stat(held); return err == nil })
+	waitFor(t, "runc to hold the container at its gate", func() bool { return processWith(n.dataDir, "\x00gate\x00") })
+	n.kill9()
+	// The attach the dead agent started goes on and completes, as a real one would.
+	os.WriteFile(release, nil, 0o644)
+	waitFor(t, "the orphaned CNI attach to finish", func() bool { return !processWith(plugins) })
+	n.start()
+	n.waitInstance()
+	running := n.waitTask(aws.ToString(task.TaskArn), "RUNNING after the restart", statusIs("RUNNING"))
+	if processWith(n.dataDir, "\x00gate\x00") {
+		t.Error("the held container's gate hook still waits")
+	}
+	waitFor(t, "the relaunched container to run", func() bool { _, err := os.Stat(filepath.Join(ctl, "runs")); return err == nil })
+	if b, _ := os.ReadFile(filepath.Join(ctl, "runs")); string(b) != "ran\n" {
+		t.Errorf("the container's command ran %d times, want once (the held one must never run)", strings.Count(string(b), "ran"))
+	}
+	leases, _ := filepath.Glob(filepath.Join(n.runDir, "network", "ipam", "*", "10.*"))
+	if ip := running.Attachments[0].Details; len(leases) != 1 {
+		t.Errorf("IP leases %v, want only the relaunch's (%v)", leases, ip)
+	}
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// processWith tells whether a live process's command line contains every one of parts.
+func processWith(parts ...string) bool {
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range cmdlines {
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(string(b), part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
