@@ -363,19 +363,26 @@ func TestAgentKilledWhileAContainerIsHeld(t *testing.T) {
 	t.Parallel()
 	plugins := t.TempDir()
 	held, release := filepath.Join(plugins, "held"), filepath.Join(plugins, "release")
+	wrapperPath := filepath.Join(plugins, "bridge") // on the wrapper's command line, not the server's
 	wrapper := "#!/bin/sh\n" +
 		"if [ \"$CNI_COMMAND\" = ADD ] && [ ! -e " + release + " ]; then\n" +
 		"  touch " + held + "\n" +
 		"  while [ ! -e " + release + " ]; do sleep 0.05; done\n" +
 		"fi\n" +
 		"exec /usr/lib/cni/bridge \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(plugins, "bridge"), []byte(wrapper), 0o755); err != nil {
+	if err := os.WriteFile(wrapperPath, []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/usr/lib/cni/host-local", filepath.Join(plugins, "host-local")); err != nil {
 		t.Fatal(err)
 	}
+	// Whatever happens, no wrapper is left waiting (cleanups run last-in first-out: this
+	// one before the node's removal).
 	n := startNode(t, "--cni-plugin-dir", plugins)
+	t.Cleanup(func() {
+		os.WriteFile(release, nil, 0o644)
+		waitFor(t, "the CNI wrapper to finish", func() bool { return !processWith(wrapperPath) })
+	})
 	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
 	ctl := t.TempDir()
 	td := n.register(`{"family": "held", "networkMode": "awsvpc", "volumes": [{"name": "ctl", "host": {"sourcePath": "` + ctl + `"}}],
@@ -388,7 +395,7 @@ func TestAgentKilledWhileAContainerIsHeld(t *testing.T) {
 	n.kill9()
 	// The attach the dead agent started goes on and completes, as a real one would.
 	os.WriteFile(release, nil, 0o644)
-	waitFor(t, "the orphaned CNI attach to finish", func() bool { return !processWith(plugins) })
+	waitFor(t, "the orphaned CNI attach to finish", func() bool { return !processWith(wrapperPath) })
 	n.start()
 	n.waitInstance()
 	running := n.waitTask(aws.ToString(task.TaskArn), "RUNNING after the restart", statusIs("RUNNING"))
