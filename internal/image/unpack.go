@@ -290,6 +290,10 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 			return nil // aufs bookkeeping (.wh..wh.plnk etc.): not content
 		}
 		victim := strings.TrimPrefix(base, whiteoutPrefix)
+		if victim == "" || victim == "." || victim == ".." {
+			// ".wh..." would have replace remove the layer's parent directory.
+			return fmt.Errorf("whiteout names no file (%q)", victim)
+		}
 		if err := x.replace(pfd, path.Join(parent, victim), victim, true); err != nil {
 			return err
 		}

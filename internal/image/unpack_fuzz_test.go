@@ -19,6 +19,7 @@ func FuzzUnpack(f *testing.F) {
 		{{Name: "link", Typeflag: tar.TypeSymlink, Linkname: "../../outside"}, {Name: "link/x", Typeflag: tar.TypeReg}},
 		{{Name: "d/.wh..wh..opq", Typeflag: tar.TypeReg}, {Name: ".wh.gone", Typeflag: tar.TypeReg}},
 		{{Name: "hard", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}},
+		{{Name: ".wh...", Typeflag: tar.TypeReg}, {Name: "d/.wh..", Typeflag: tar.TypeReg}},
 	} {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)
@@ -34,13 +35,24 @@ func FuzzUnpack(f *testing.F) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
+		// A file beside the layer directory must survive whatever the layer holds.
+		sibling := filepath.Join(parent, "sibling")
+		if err := os.WriteFile(sibling, []byte("s"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		Unpack(context.Background(), bytes.NewReader(data), dir)
+		if _, err := os.Stat(sibling); err != nil {
+			t.Fatalf("Unpack removed a file outside its directory: %v", err)
+		}
+		if _, err := os.Stat(dir); err != nil {
+			t.Fatalf("Unpack removed its own directory: %v", err)
+		}
 		entries, err := os.ReadDir(parent)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if e.Name() != "layer" && !strings.HasPrefix(e.Name(), ".") {
+			if e.Name() != "layer" && e.Name() != "sibling" && !strings.HasPrefix(e.Name(), ".") {
 				t.Fatalf("Unpack wrote %s outside its directory", e.Name())
 			}
 		}

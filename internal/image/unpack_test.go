@@ -102,6 +102,10 @@ func TestUnpackRejectsTraversal(t *testing.T) {
 		{"hard link out", []ent{{name: "hl", typ: tar.TypeLink, link: "../victim"}}, `"hl"`},
 		{"hard link via symlink", []ent{{name: "s", typ: tar.TypeSymlink, link: "OUTSIDE"}, {name: "hl", typ: tar.TypeLink, link: "s/victim"}}, `"hl"`},
 		{"overlay xattr", []ent{{name: "f", body: "x", xattrs: map[string]string{"trusted.overlay.redirect": "/x"}}}, `"f"`},
+		// A whiteout of "." or ".." would remove the layer directory or its parent.
+		{"whiteout of dotdot", []ent{{name: ".wh...", body: ""}}, `".wh..."`},
+		{"whiteout of dot", []ent{{name: "a/.wh..", body: ""}}, `"a/.wh.."`},
+		{"whiteout of nothing", []ent{{name: ".wh.", body: ""}}, `".wh."`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
