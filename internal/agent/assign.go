@@ -79,8 +79,10 @@ func (a *Agent) applyOne(ctx context.Context, as ecs.Assignment) {
 		go r.run(ctx, []runtime.ContainerInfo{})
 	default:
 		// It never got to RUNNING: whatever a crash left half-made is removed, and the
-		// launch starts over.
-		if left != nil {
+		// launch starts over. Before the first full assignment set that includes the task
+		// whose predecessor was killed before it made any container, a network namespace
+		// or a mount can exist without a container to find them by.
+		if left != nil || !a.synced {
 			a.cleanTask(ctx, r.id, r.containerIDs())
 		}
 		go r.run(ctx, nil)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"gantry/internal/agent"
 	"gantry/internal/agentconn"
+	"gantry/internal/network"
 )
 
 // A real server with dozens of hollow agents (the agent with the hollow engine, in this
@@ -163,5 +165,58 @@ func chunk(s []string, n int) func(func([]string) bool) {
 				return
 			}
 		}
+	}
+}
+
+// stuckConnect is a task network whose CNI attach never finishes: the agent using it
+// stays in the middle of a launch until it is stopped.
+type stuckConnect struct{ agent.Network }
+
+func (stuckConnect) Connect(ctx context.Context, _ string) (*network.Attachment, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestRestartedAgentRemovesANetworkWithoutContainers stops an agent after it prepared a
+// task's network namespace but before the task had any container (as a kill at that moment
+// leaves it). Its successor on the same instance finds no container of the task, but must
+// still remove the namespace before it launches the task again; it used to fail the task
+// with "network attachment already exists".
+func TestRestartedAgentRemovesANetworkWithoutContainers(t *testing.T) {
+	t.Parallel()
+	s := &server{t: t, dataDir: t.TempDir(), addr: freeAddr(t), output: &syncBuffer{}, args: []string{"--no-agent"}}
+	s.Endpoint = "http://" + s.addr
+	s.start()
+	stateDir, net := filepath.Join(t.TempDir(), "agent"), agent.NewHollowNetwork()
+	start := func(nw agent.Network) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		a, err := agent.New(agent.Config{
+			StateDir: stateDir, NodeName: "crashy", CPU: 1024, MemoryMiB: 1024,
+			Conn:    &agentconn.Client{Server: s.Endpoint, Region: "us-east-1", HTTP: &http.Client{Timeout: time.Minute}, Credentials: aws.Credentials{AccessKeyID: s.KeyID, SecretAccessKey: s.Secret}},
+			Runtime: agent.NewHollowRuntime(), Images: agent.NewHollowImages(), Network: nw,
+			Log: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		return func() { cancel(); <-done }
+	}
+	stop := start(stuckConnect{net})
+	waitConnected(t, s, 1)
+	td := s.registerTD(`{"family": "half-made", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "c", "image": "hollow:1", "memory": 16}]}`)
+	out, err := s.ecs().RunTask(context.Background(), &ecs.RunTaskInput{TaskDefinition: aws.String(td)})
+	if err != nil || len(out.Tasks) != 1 {
+		t.Fatalf("RunTask: %v, %+v", err, out)
+	}
+	arn := aws.ToString(out.Tasks[0].TaskArn)
+	id := arn[strings.LastIndexByte(arn, '/')+1:]
+	waitFor(t, "the task's namespace to be prepared", func() bool { _, ok := net.Get(id); return ok })
+	stop()
+	t.Cleanup(start(net))
+	if task := s.waitTaskStatus(arn, "RUNNING"); task.StopCode != "" {
+		t.Fatalf("task %s: stopCode %s, %s", arn, task.StopCode, aws.ToString(task.StoppedReason))
 	}
 }
