@@ -556,6 +556,39 @@ func TestCapabilities(t *testing.T) {
 	}
 }
 
+// TestProcAndSysHardening checks inside containers what the spec asks for: masked paths
+// (/proc/timer_list empty, /sys/firmware hidden), /proc/sys read-only, no-new-privileges
+// when asked; and none of the first two when privileged.
+func TestProcAndSysHardening(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"/proc/timer_list", "/sys/firmware/acpi"} {
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("%s is missing on this host: nothing to mask", p)
+		}
+	}
+	f := newFixture(t)
+	const probe = `grep NoNewPrivs /proc/self/status | tr -d '\t'
+test "$(head -c 1 /proc/timer_list | wc -c)" = 1 && echo timer_list-visible || echo timer_list-masked
+test -e /sys/firmware/acpi && echo firmware-visible || echo firmware-masked
+(echo probe > /proc/sys/kernel/hostname) 2>/dev/null && echo procsys-writable || echo procsys-readonly`
+	for _, c := range []struct {
+		name string
+		set  func(*ContainerSpec)
+		want string
+	}{
+		{"default", func(*ContainerSpec) {}, "NoNewPrivs:0 timer_list-masked firmware-masked procsys-readonly"},
+		{"no-new-privileges", func(s *ContainerSpec) { s.NoNewPrivileges = true }, "NoNewPrivs:1 timer_list-masked firmware-masked procsys-readonly"},
+		{"privileged", func(s *ContainerSpec) { s.Privileged = true }, "NoNewPrivs:0 timer_list-visible firmware-visible procsys-writable"},
+	} {
+		s := f.spec("sh", "-c", probe)
+		c.set(&s)
+		st, logs := f.run(s)
+		if got := strings.Join(strings.Fields(text(logs)), " "); st.Code != 0 || got != c.want {
+			t.Errorf("%s: exit %d, %q; want %q", c.name, st.Code, got, c.want)
+		}
+	}
+}
+
 func TestReadonlyRootfsAndMounts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
