@@ -334,6 +334,47 @@ func TestTaskFailsWhenItsNetworkCannotAttach(t *testing.T) {
 	}
 }
 
+// TestOOMKilledTaskSaysSo runs a task whose container outgrows its 16 MiB limit: ECS's
+// reason for that container (OutOfMemoryError) and exit code 137 must reach DescribeTasks.
+func TestOOMKilledTaskSaysSo(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	td := n.register(`{"family": "greedy", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "hog", "image": "busybox:e2e", "memory": 16, "command": ["sh", "-c", "x=a; while :; do x=$x$x; done"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+	stopped := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED"))
+	c := stopped.Containers[0]
+	if aws.ToInt32(c.ExitCode) != 137 || !strings.HasPrefix(aws.ToString(c.Reason), "OutOfMemoryError") {
+		t.Fatalf("container exit code %d, reason %q; want 137 and OutOfMemoryError", aws.ToInt32(c.ExitCode), aws.ToString(c.Reason))
+	}
+	if stopped.StopCode != types.TaskStopCodeEssentialContainerExited {
+		t.Errorf("stopCode %s, want EssentialContainerExited", stopped.StopCode)
+	}
+}
+
+// TestContainersOfATaskShareItsNetwork: one container serves on the task's loopback only,
+// and another container of the same task fetches from it there (one namespace per task,
+// as in awsvpc mode).
+func TestContainersOfATaskShareItsNetwork(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	td := n.register(`{"family": "pair", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "web", "image": "busybox:e2e", "memory": 16, "essential": false, "stopTimeout": 2,
+		 "command": ["httpd", "-f", "-p", "127.0.0.1:8080", "-h", "/www"]},
+		{"name": "client", "image": "busybox:e2e", "memory": 16,
+		 "dependsOn": [{"containerName": "web", "condition": "START"}],
+		 "command": ["sh", "-c", "i=0; while test $i -lt 100; do test \"$(wget -q -O - http://127.0.0.1:8080/)\" = 'hello from gantry' && exit 0; i=$((i+1)); sleep 0.1; done; exit 1"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+	stopped := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED"))
+	for _, c := range stopped.Containers {
+		if aws.ToString(c.Name) == "client" && aws.ToInt32(c.ExitCode) != 0 {
+			t.Fatalf("client exit code %d: it could not reach web on the task's loopback", aws.ToInt32(c.ExitCode))
+		}
+	}
+}
+
 // TestHostAndNoneNetworkModes runs a task in each mode without an attach: "none" sees only
 // loopback, "host" sees the node's own interfaces.
 func TestHostAndNoneNetworkModes(t *testing.T) {
