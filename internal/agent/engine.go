@@ -37,6 +37,7 @@ type Images interface {
 	Import(ctx context.Context, rootfsTar io.Reader, ref string) (*image.Image, error)
 	Load(ctx context.Context, archive io.Reader) ([]*image.Image, error)
 	Remove(ref string) error
+	GC(ctx context.Context) (int, error)
 }
 
 // Network sets up task networks (package network provides it).

@@ -189,16 +189,24 @@ func (a *Agent) serveLoad(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, summarize(imgs))
 }
 
+// serveRemoveImage untags ?ref= and, as docker rmi does, deletes the content no image
+// and no container's root filesystem uses any more (GC never touches what a mount holds).
 func (a *Agent) serveRemoveImage(w http.ResponseWriter, r *http.Request) {
 	err := a.cfg.Images.Remove(r.URL.Query().Get("ref"))
 	switch {
 	case errors.Is(err, image.ErrNotFound):
 		http.Error(w, err.Error(), http.StatusNotFound)
+		return
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusConflict)
-	default:
-		w.WriteHeader(http.StatusNoContent)
+		return
 	}
+	if n, err := a.cfg.Images.GC(r.Context()); err != nil {
+		a.cfg.Log.Warn("collecting image content after a removal", "err", err)
+	} else {
+		a.cfg.Log.Info("image removed", "ref", r.URL.Query().Get("ref"), "freed", n)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // TransferEvent is one line of a pull's or push's progress stream; the last line carries

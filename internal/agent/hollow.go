@@ -322,6 +322,9 @@ func (h *HollowImages) Remove(ref string) error {
 	return nil
 }
 
+// GC has nothing to collect: a hollow image holds no content.
+func (h *HollowImages) GC(context.Context) (int, error) { return 0, nil }
+
 // HollowNetwork is a fake task network for scale tests only: attachments live in memory,
 // bridge and awsvpc ones get addresses counted up from 198.18.0.2 (the range RFC 2544
 // sets aside for benchmarks; they are never configured anywhere), and a host port of 0

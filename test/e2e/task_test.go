@@ -482,3 +482,33 @@ func processWith(parts ...string) bool {
 	}
 	return false
 }
+
+// TestImageRmFreesContentNotInUse: removing an image deletes its layers and blobs (as
+// docker rmi does), except what a running task's root filesystem still uses.
+func TestImageRmFreesContentNotInUse(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "keep:1")
+	other := filepath.Join(t.TempDir(), "other.tar")
+	os.WriteFile(other, busyboxTar(t, map[string]string{"www/index.html": "another image\n"}), 0o644)
+	n.gantry("image", "import", other, "drop:1")
+	layers := func() int {
+		ents, _ := os.ReadDir(filepath.Join(n.dataDir, "images", "layers"))
+		return len(ents)
+	}
+	if got := layers(); got != 2 {
+		t.Fatalf("%d unpacked layers after two imports, want 2", got)
+	}
+	td := n.register(`{"family": "user", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "c", "image": "keep:1", "memory": 16, "command": ["sleep", "300"]}]}`)
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(td)})[0]
+	n.waitTask(aws.ToString(task.TaskArn), "RUNNING", statusIs("RUNNING"))
+	n.gantry("image", "rm", "drop:1")
+	if got := layers(); got != 1 {
+		t.Fatalf("%d unpacked layers after removing an unused image, want 1", got)
+	}
+	n.gantry("image", "rm", "keep:1")
+	if got := layers(); got != 1 {
+		t.Fatalf("%d unpacked layers after removing the image a running task uses, want its layer kept", got)
+	}
+}
