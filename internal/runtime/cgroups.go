@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // cgroupLayout says where the cgroup hierarchies are mounted.
@@ -253,6 +255,11 @@ func readKV(path string) (map[string]uint64, error) {
 
 // netBytes sums /proc/<pid>/net/dev over every interface but lo.
 func netBytes(pid int) (rx, tx uint64) {
+	// A container in the host's namespace has no traffic of its own to count (docker stats
+	// shows 0 for --network host too): the host's counters would be wrong, not zero.
+	if sameNetNS(pid, os.Getpid()) {
+		return 0, 0
+	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/net/dev")
 	if err != nil {
 		return 0, 0
@@ -272,6 +279,15 @@ func netBytes(pid int) (rx, tx uint64) {
 		tx += t
 	}
 	return rx, tx
+}
+
+// sameNetNS tells whether two processes are in one network namespace.
+func sameNetNS(a, b int) bool {
+	var sa, sb unix.Stat_t
+	if unix.Stat("/proc/"+strconv.Itoa(a)+"/ns/net", &sa) != nil || unix.Stat("/proc/"+strconv.Itoa(b)+"/ns/net", &sb) != nil {
+		return false
+	}
+	return sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
 
 // oomKilled reports whether the kernel's OOM killer ran in the memory cgroup dir

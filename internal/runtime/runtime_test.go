@@ -690,6 +690,13 @@ func TestStats(t *testing.T) {
 	if st.MemoryUsage == 0 || st.MemoryLimit != 128<<20 || st.Pids != 3 || st.CPUUsageNs == 0 {
 		t.Errorf("stats = %+v, want memory > 0, limit 128 MiB, 3 pids, cpu > 0", st)
 	}
+	// In the host's network namespace there is no traffic of the container's own.
+	h := f.spec("sleep", "100")
+	h.NetNS = NetNSHost
+	hid := f.start(h)
+	if st, err := f.r.Stats(context.Background(), hid); err != nil || st.NetRxBytes != 0 || st.NetTxBytes != 0 {
+		t.Errorf("host-network stats %+v, %v: want no network bytes", st, err)
+	}
 }
 
 func TestAdoptionAfterCallerExits(t *testing.T) {

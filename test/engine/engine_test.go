@@ -213,6 +213,10 @@ func TestTasksReachEachOtherByIP(t *testing.T) {
 	if !strings.Contains(string(logs), "hello from gantry") || !strings.Contains(string(logs), `"stream":"stdout"`) {
 		t.Fatalf("client logs:\n%s", logs)
 	}
+	// The server's namespace saw the requests: its stats count bytes both ways.
+	if st, err := n.rt.Stats(context.Background(), "server"); err != nil || st.NetRxBytes == 0 || st.NetTxBytes == 0 {
+		t.Errorf("server stats %+v, %v: want network bytes received and sent", st, err)
+	}
 }
 
 func TestStaticGoServerFromScratch(t *testing.T) {
