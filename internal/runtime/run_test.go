@@ -148,3 +148,38 @@ func runHeldAndExit(args []string) int {
 	fmt.Fprintln(os.Stderr, "run returned:", err)
 	return 1
 }
+
+// Config.Runtime may name another OCI runtime binary (gantry server --runtime): here a
+// wrapper that records its calls and runs runc.
+func TestAnotherOCIRuntimeByPath(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	dir := t.TempDir()
+	wrapper, calls := filepath.Join(dir, "my-oci-runtime"), filepath.Join(dir, "calls")
+	script := "#!/bin/sh\necho \"$@\" >> " + calls + "\nexec runc \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Config{Runtime: wrapper, StateDir: f.stateDir, DataDir: f.dataDir, ShimCmd: selfShim(), CgroupParent: testCgroupParent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := f.spec("sh", "-c", "exit 5")
+	f.cleanupContainer(s.ID)
+	if err := r.Run(context.Background(), s, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := r.Wait(context.Background(), s.ID); err != nil || st.Code != 5 {
+		t.Fatalf("wait = %+v, %v; want code 5", st, err)
+	}
+	if err := r.Delete(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(calls)
+	for _, op := range []string{"run --detach", "delete"} {
+		if !strings.Contains(string(b), op) {
+			t.Errorf("the runtime binary was not called for %q; its calls:\n%s", op, b)
+		}
+	}
+	f.assertGone(s.ID)
+}
