@@ -159,6 +159,7 @@ func (r *taskRunner) launch(ctx context.Context) error {
 		return err
 	}
 	r.update(func(t *ecs.Task) { t.LastStatus = ecs.TaskActivating })
+	r.publishExposed(imgs)
 	if err := r.createAll(ctx, imgs); err != nil {
 		return err
 	}
@@ -203,7 +204,11 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	mode := networkMode(r.td.NetworkMode)
 	var ports []network.PortMapping
 	if mode == network.ModeBridge {
-		ports = portMappings(r.td)
+		defs := make([]*ecs.ContainerDefinition, len(r.containers))
+		for i, c := range r.containers {
+			defs[i] = c.def
+		}
+		ports = portMappings(defs)
 	}
 	var wg sync.WaitGroup
 	var att *network.Attachment // the prepared namespace, once prepared is closed

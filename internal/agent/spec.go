@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gantry/internal/ecs"
@@ -52,9 +53,9 @@ func networkMode(mode string) string {
 }
 
 // portMappings lists the host port mappings of a task's containers.
-func portMappings(td *ecs.TaskDefinition) []network.PortMapping {
+func portMappings(cds []*ecs.ContainerDefinition) []network.PortMapping {
 	var out []network.PortMapping
-	for _, cd := range td.ContainerDefinitions {
+	for _, cd := range cds {
 		for _, pm := range cd.PortMappings {
 			if pm.ContainerPort == nil {
 				continue
@@ -64,6 +65,58 @@ func portMappings(td *ecs.TaskDefinition) []network.PortMapping {
 				proto = "tcp"
 			}
 			out = append(out, network.PortMapping{HostPort: int(deref(pm.HostPort)), ContainerPort: int(*pm.ContainerPort), Protocol: proto})
+		}
+	}
+	return out
+}
+
+// LabelPublishAll is the container label (dockerLabels) with which `gantry run -P` asks
+// for every port the image exposes (EXPOSE) to be published on a dynamic host port, as
+// docker run -P does. ECS has no such field; without the label, exposed ports are the
+// image's documentation only, as they are for docker run without -P.
+const LabelPublishAll = "gantry.publish-all"
+
+// publishExposed adds, to each container labelled LabelPublishAll="true", a dynamic host
+// port mapping for every port its image exposes and the definition does not map already.
+func (r *taskRunner) publishExposed(imgs map[string]*image.Image) {
+	for _, c := range r.containers {
+		img := imgs[c.def.Image]
+		if c.def.DockerLabels[LabelPublishAll] != "true" || img == nil {
+			continue
+		}
+		def := *c.def // the assignment's definition is shared: change a copy
+		def.PortMappings = slices.Clone(def.PortMappings)
+		for _, p := range exposedPorts(img) {
+			mapped := slices.ContainsFunc(def.PortMappings, func(pm ecs.PortMapping) bool {
+				return pm.ContainerPort != nil && int(*pm.ContainerPort) == p.ContainerPort && protocolOr(pm.Protocol) == p.Protocol
+			})
+			if !mapped {
+				port, zero := int32(p.ContainerPort), int32(0)
+				def.PortMappings = append(def.PortMappings, ecs.PortMapping{ContainerPort: &port, HostPort: &zero, Protocol: p.Protocol})
+			}
+		}
+		c.def = &def
+	}
+}
+
+// exposedPorts reads the image config's ExposedPorts ("80/tcp", "53/udp", "8080"), in
+// order; entries that are not a port are skipped.
+func exposedPorts(img *image.Image) []network.PortMapping {
+	if img.Config.Config.ExposedPorts == nil {
+		return nil
+	}
+	var out []network.PortMapping
+	for _, k := range slices.Sorted(maps.Keys(img.Config.Config.ExposedPorts)) {
+		port, proto, _ := strings.Cut(k, "/")
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			continue
+		}
+		if proto == "" {
+			proto = "tcp"
+		}
+		if proto == "tcp" || proto == "udp" {
+			out = append(out, network.PortMapping{ContainerPort: n, Protocol: proto})
 		}
 	}
 	return out

@@ -84,3 +84,18 @@ func TestContainerSpec(t *testing.T) {
 		t.Errorf("mounts %+v: want an 8 MiB tmpfs on /scratch", spec.Mounts)
 	}
 }
+
+func TestExposedPorts(t *testing.T) {
+	img := &image.Image{}
+	img.Config.Config.ExposedPorts = map[string]struct{}{
+		"80/tcp": {}, "53/udp": {}, "8080": {}, "http": {}, "70000/tcp": {}, "9/sctp": {}, "0/tcp": {},
+	}
+	got := exposedPorts(img)
+	want := []network.PortMapping{{ContainerPort: 53, Protocol: "udp"}, {ContainerPort: 80, Protocol: "tcp"}, {ContainerPort: 8080, Protocol: "tcp"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("exposedPorts = %+v, want %+v (sctp, names and out-of-range ports skipped)", got, want)
+	}
+	if got := exposedPorts(&image.Image{}); got != nil {
+		t.Errorf("an image without exposed ports gave %+v", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"gantry/internal/agent"
 	"gantry/internal/agentconn"
 )
 
@@ -28,6 +29,7 @@ type runOptions struct {
 	remove     bool
 	name       string
 	publish    []string
+	publishAll bool
 	env        []string
 	volumes    []string
 	cpus       float64
@@ -55,8 +57,10 @@ func newRunCommand(g *globals) *cobra.Command {
 (or reuses the one registered for the same options), runs a task with RunTask and,
 without -d, streams the container's output and exits with its exit code.
 
-The task gets its own network namespace and address (awsvpc mode); with -p it uses
-bridge mode instead, so that HOST ports on the instance reach the container.
+The task gets its own network namespace and address (awsvpc mode); with -p or -P it
+uses bridge mode instead, so that HOST ports on the instance reach the container. -P
+publishes every port the image exposes (EXPOSE) on a dynamic host port; gantry ps and
+gantry inspect show which.
 
 Examples:
   gantry run --rm busybox echo hello
@@ -73,6 +77,7 @@ Examples:
 	f.BoolVar(&o.remove, "rm", false, "accepted for docker habits: a task's containers are always removed when it stops (its record stays describable for an hour)")
 	f.StringVar(&o.name, "name", "", "name the task (used by ps, logs, stop, exec, inspect); its task definition family is run-NAME")
 	f.StringArrayVarP(&o.publish, "publish", "p", nil, "publish a container port: HOST:CONTAINER[/udp] or CONTAINER (dynamic host port)")
+	f.BoolVarP(&o.publishAll, "publish-all", "P", false, "publish every port the image exposes on a dynamic host port")
 	f.StringArrayVarP(&o.env, "env", "e", nil, "set an environment variable: KEY=VALUE, or KEY to copy it from here")
 	f.StringArrayVarP(&o.volumes, "volume", "v", nil, "mount SRC:DST[:ro]: SRC an absolute host path, or a volume name kept by the instance")
 	f.Float64Var(&o.cpus, "cpus", 0, "CPUs the container is given and that the task books (ECS cpu units = CPUS × 1024)")
@@ -270,6 +275,11 @@ func (o *runOptions) taskDefinition(image string, command []string) (*ecs.Regist
 			return nil, err
 		}
 		cd.PortMappings = append(cd.PortMappings, pm)
+		mode = types.NetworkModeBridge
+	}
+	if o.publishAll {
+		// The node reads the image's exposed ports when it starts the task.
+		cd.DockerLabels = map[string]string{agent.LabelPublishAll: "true"}
 		mode = types.NetworkModeBridge
 	}
 	in := &ecs.RegisterTaskDefinitionInput{Family: aws.String(family), NetworkMode: mode}

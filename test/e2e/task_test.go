@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -16,6 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // TestTaskLifecycle runs a task through the ECS API on the in-process agent and checks
@@ -511,4 +516,36 @@ func TestImageRmFreesContentNotInUse(t *testing.T) {
 	if got := layers(); got != 1 {
 		t.Fatalf("%d unpacked layers after removing the image a running task uses, want its layer kept", got)
 	}
+}
+
+// TestRunPublishAllPublishesExposedPorts: `gantry run -P` publishes the port the image
+// EXPOSEs on a dynamic host port, which the task reports and which serves.
+func TestRunPublishAllPublishesExposedPorts(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	img, _ := mutate.AppendLayers(empty.Image, layerFromBytes(t, busyboxTar(t, map[string]string{"www/index.html": "hello from gantry\n"})))
+	cfg, _ := img.ConfigFile()
+	cfg.OS, cfg.Architecture = "linux", "amd64"
+	cfg.Config.Cmd = []string{"httpd", "-f", "-p", "80", "-h", "/www"}
+	cfg.Config.ExposedPorts = map[string]struct{}{"80/tcp": {}}
+	img, err := mutate.ConfigFile(img, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag("exposed:1")
+	archive := filepath.Join(t.TempDir(), "exposed.tar")
+	if err := tarball.WriteToFile(archive, tag, img); err != nil {
+		t.Fatal(err)
+	}
+	n.gantry("image", "load", "-i", archive)
+	id := strings.TrimSpace(n.gantry("run", "-d", "-P", "--name", "exposed", "exposed:1"))
+	task := n.waitTask(id, "RUNNING", statusIs("RUNNING"))
+	bindings := task.Containers[0].NetworkBindings
+	if len(bindings) != 1 || aws.ToInt32(bindings[0].ContainerPort) != 80 || aws.ToInt32(bindings[0].HostPort) == 0 {
+		t.Fatalf("network bindings %+v, want 80/tcp on a dynamic host port", bindings)
+	}
+	if body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", aws.ToInt32(bindings[0].HostPort))); body != "hello from gantry\n" {
+		t.Fatalf("the exposed port answered %q", body)
+	}
+	n.gantry("stop", "exposed")
 }
