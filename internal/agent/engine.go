@@ -38,6 +38,7 @@ type Images interface {
 	Load(ctx context.Context, archive io.Reader) ([]*image.Image, error)
 	Remove(ref string) error
 	GC(ctx context.Context) (int, error)
+	Save(ctx context.Context, w io.Writer, refs ...string) error
 }
 
 // Network sets up task networks (package network provides it).

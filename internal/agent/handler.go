@@ -26,6 +26,7 @@ func (a *Agent) handler() http.Handler {
 	mux.HandleFunc("GET "+agentconn.ImagesPath, a.serveImages)
 	mux.HandleFunc("POST "+agentconn.ImagesPath, a.serveImport)
 	mux.HandleFunc("POST "+agentconn.ImagesPath+"/load", a.serveLoad)
+	mux.HandleFunc("GET "+agentconn.ImagesPath+"/save", a.serveSave)
 	mux.HandleFunc("DELETE "+agentconn.ImagesPath, a.serveRemoveImage)
 	mux.HandleFunc("POST "+agentconn.ImagesPath+"/pull", a.serveTransfer)
 	mux.HandleFunc("POST "+agentconn.ImagesPath+"/push", a.serveTransfer)
@@ -187,6 +188,27 @@ func (a *Agent) serveLoad(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, summarize(imgs))
+}
+
+// serveSave streams a 'docker save' archive of the ?ref= images. They are looked up first,
+// so that an unknown one is an HTTP error rather than a cut-off archive.
+func (a *Agent) serveSave(w http.ResponseWriter, r *http.Request) {
+	refs := r.URL.Query()["ref"]
+	if len(refs) == 0 {
+		http.Error(w, "ref: name at least one image to save", http.StatusBadRequest)
+		return
+	}
+	for _, ref := range refs {
+		if _, err := a.cfg.Images.Get(ref); err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-tar")
+	if err := a.cfg.Images.Save(r.Context(), w, refs...); err != nil {
+		a.cfg.Log.Warn("saving images", "refs", refs, "err", err)
+		panic(http.ErrAbortHandler) // cut the answer off: a clean end would pass for a whole archive
+	}
 }
 
 // serveRemoveImage untags ?ref= and, as docker rmi does, deletes the content no image

@@ -322,6 +322,11 @@ func (h *HollowImages) Remove(ref string) error {
 	return nil
 }
 
+// Save has no content to write.
+func (h *HollowImages) Save(context.Context, io.Writer, ...string) error {
+	return errors.New("a hollow instance's images hold no content to save")
+}
+
 // GC has nothing to collect: a hollow image holds no content.
 func (h *HollowImages) GC(context.Context) (int, error) { return 0, nil }
 

@@ -3,6 +3,7 @@ package agentconn
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,7 +15,7 @@ import (
 const (
 	LogsPath   = "/gantry/v1/logs"   // GET ?cluster=&task=&container=&follow=1&tail=N&since=RFC3339
 	ExecPath   = "/gantry/v1/exec"   // POST ?cluster=&task=&container=&tty=1&stdin=1&cmd=...&cmd=...
-	NodeImages = "/gantry/v1/images" // GET, POST ?ref= (import), POST /load, /pull, /push, DELETE ?ref=; all take ?instance=
+	NodeImages = "/gantry/v1/images" // GET, POST ?ref= (import), POST /load, GET /save ?ref=..., /pull, /push, DELETE ?ref=; all take ?instance=
 )
 
 // Locator finds the instance a task runs on (package ecs provides it).
@@ -122,8 +123,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, instance, path s
 			}
 			rc.Flush()
 		}
-		if err != nil { // io.EOF, or the agent went away: either way the answer ends here
+		if err == io.EOF {
 			return
+		}
+		if err != nil {
+			// The agent's answer broke off (a save or pull failed half-way): cut this one
+			// off too rather than end it cleanly, so the client does not take a partial
+			// body for a whole one.
+			panic(http.ErrAbortHandler)
 		}
 	}
 }

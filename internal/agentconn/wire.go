@@ -15,7 +15,7 @@ const (
 const (
 	AssignPath = "/v1/assignments" // POST an ecs.AssignmentUpdate
 	TaskPath   = "/v1/tasks/"      // + {taskID}/logs (GET) and {taskID}/exec (POST)
-	ImagesPath = "/v1/images"      // GET list, POST ?ref= import, POST /load, DELETE ?ref=
+	ImagesPath = "/v1/images"      // GET list, POST ?ref= import, POST /load, GET /save, DELETE ?ref=
 )
 
 // ReportBatch is the body of a POST to ReportPath: the latest state of some tasks of one

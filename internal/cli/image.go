@@ -3,11 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,7 +97,7 @@ can then use these images without a registry.
 With one machine connected to the server there is nothing to choose; otherwise pass
 --instance (see 'gantry instance ls').`,
 	}
-	cmd.AddCommand(imageImport(g), imageLoad(g), imageList(g), imageRemove(g))
+	cmd.AddCommand(imageImport(g), imageLoad(g), imageSave(g), imageList(g), imageRemove(g))
 	return cmd
 }
 
@@ -212,6 +214,62 @@ the archive does not name it); -o json prints their summaries.`,
 	return cmd
 }
 
+func imageSave(g *globals) *cobra.Command {
+	var node nodeTarget
+	var output string
+	cmd := &cobra.Command{
+		Use:   "save [-o ARCHIVE] REF...",
+		Short: "Write images to a 'docker save' archive (like docker save)",
+		Long: `Write images of a machine's store to a tar archive in 'docker save' format, which
+'gantry image load', 'docker load' and 'podman load' read: to -o ARCHIVE, or to standard
+output when it is not a terminal.`,
+		Example: `  gantry image save -o web.tar web:v1
+  gantry image save web:v1 busybox:latest | ssh other-host docker load`,
+		Args: atLeastOne("REF (list them with 'gantry images')"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q, err := node.query(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			q["ref"] = args
+			if output == "-" && isTerminal(os.Stdout) {
+				return errors.New("standard output is a terminal, not a file: pass -o ARCHIVE or redirect it")
+			}
+			resp, err := g.native(cmd.Context(), http.MethodGet, agentconn.NodeImages+"/save", q, nil)
+			if err != nil {
+				return fmt.Errorf("saving images: %w", err)
+			}
+			defer resp.Body.Close()
+			if output == "-" {
+				_, err = io.Copy(os.Stdout, resp.Body)
+				return err
+			}
+			return writeArchive(output, resp.Body)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "-", "archive to write; - writes standard output")
+	node.addFlags(cmd)
+	return cmd
+}
+
+// writeArchive writes r to path through a temporary file beside it, so that a failed
+// save leaves no partial archive under that name.
+func writeArchive(path string, r io.Reader) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return os.Rename(f.Name(), path)
+}
+
 func imageList(g *globals) *cobra.Command {
 	var node nodeTarget
 	cmd := &cobra.Command{
@@ -259,8 +317,9 @@ func imageRemove(g *globals) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove images from a machine's store",
 		Long: `Remove image names from a machine's store; a manifest digest (sha256:...) removes
-every name of that image. Content no other image uses is freed by the next garbage
-collection. An image a task on that machine uses cannot be removed.`,
+every name of that image. Its layers and blobs are deleted at once unless another image
+or a container on that machine still uses them (a running task keeps its image's
+layers until it stops), as docker rmi does.`,
 		Example: `  gantry image rm busybox:latest
   gantry image rm --instance node-2 sha256:3f9c2a...`,
 		Args: atLeastOne("REF (list them with 'gantry images')"),

@@ -549,3 +549,29 @@ func TestRunPublishAllPublishesExposedPorts(t *testing.T) {
 	}
 	n.gantry("stop", "exposed")
 }
+
+// TestImageSaveLoadsBack: `gantry image save` writes an archive that `gantry image load`
+// (and docker load) reads; an unknown image is an error and leaves no file.
+func TestImageSaveLoadsBack(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "saved:1")
+	archive := filepath.Join(t.TempDir(), "saved.tar")
+	n.gantry("image", "save", "-o", archive, "saved:1")
+	n.gantry("image", "rm", "saved:1")
+	if out := n.gantry("image", "load", "-i", archive); !strings.Contains(out, "Loaded image: ") || !strings.Contains(out, "saved:1") {
+		t.Fatalf("load of the saved archive printed %q", out)
+	}
+	task := n.runTask(&ecs.RunTaskInput{TaskDefinition: aws.String(n.register(`{"family": "from-archive", "networkMode": "awsvpc", "containerDefinitions": [
+		{"name": "c", "image": "saved:1", "memory": 16, "command": ["cat", "/www/index.html"]}]}`))})[0]
+	if st := n.waitTask(aws.ToString(task.TaskArn), "STOPPED", statusIs("STOPPED")); aws.ToInt32(st.Containers[0].ExitCode) != 0 {
+		t.Fatalf("a task from the loaded image exited %d", aws.ToInt32(st.Containers[0].ExitCode))
+	}
+	missing := filepath.Join(t.TempDir(), "missing.tar")
+	if _, stderr, err := n.gantryResult("image", "save", "-o", missing, "nosuch:1"); err == nil || !strings.Contains(stderr, "nosuch") {
+		t.Fatalf("save of an unknown image: %v, %q; want an error naming it", err, stderr)
+	}
+	if _, err := os.Stat(missing); err == nil {
+		t.Error("a failed save left its archive")
+	}
+}
