@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ const (
 // gateHook is the createRuntime hook that holds a container until its gate opens.
 func (r *Runtime) gateHook(dir string) specs.Hook {
 	timeout := gateTimeout
-	args := append(append([]string{r.shimCmd[0]}, r.shimCmd[1:]...), gateHookArg, filepath.Join(dir, gateFileName))
+	args := append(slices.Clone(r.shimCmd), gateHookArg, filepath.Join(dir, gateFileName))
 	return specs.Hook{Path: r.shimCmd[0], Args: args, Timeout: &timeout}
 }
 
