@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"gantry/internal/ecs"
 	"gantry/internal/runtime"
@@ -125,13 +126,36 @@ func (a *Agent) removeStrays(ctx context.Context, wanted map[string]bool) {
 		a.cfg.Log.Info("removing containers of a task this instance no longer runs", "task", arn)
 		a.cleanTask(ctx, idOf(arn), ids)
 	}
-	err := a.cfg.Network.Cleanup(ctx, func(id string) bool {
+	running := func(taskID string) bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
-		return a.tasks[id] != nil
-	})
-	if err != nil {
+		return a.tasks[taskID] != nil
+	}
+	if err := a.cfg.Network.Cleanup(ctx, running); err != nil {
 		a.cfg.Log.Warn("cleaning up task networks", "err", err)
+	}
+	a.removeStrayMounts(running)
+}
+
+// removeStrayMounts unmounts the root filesystems of tasks this agent does not run: a
+// predecessor killed between mounting one and creating its container left it with no
+// container to find it by. A runner is registered before it mounts anything, so a task
+// starting now is not taken for a stray.
+func (a *Agent) removeStrayMounts(running func(taskID string) bool) {
+	ids, err := a.cfg.Images.Mounts()
+	if err != nil {
+		a.cfg.Log.Warn("listing root filesystem mounts", "err", err)
+		return
+	}
+	for _, id := range ids {
+		taskID, _, _ := strings.Cut(id, "-") // runtimeID: TASKID-CONTAINER
+		if running(taskID) {
+			continue
+		}
+		a.cfg.Log.Info("removing the root filesystem of a task this instance no longer runs", "mount", id)
+		if err := a.cfg.Images.Unmount(id); err != nil {
+			a.cfg.Log.Warn("unmounting root filesystem", "mount", id, "err", err)
+		}
 	}
 }
 

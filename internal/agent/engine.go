@@ -33,6 +33,7 @@ type Images interface {
 	Push(ctx context.Context, ref, dest string, opts image.PullOptions) (*image.Image, error)
 	Mount(ctx context.Context, img *image.Image, id string) (string, error)
 	Unmount(id string) error
+	Mounts() ([]string, error)
 	List() ([]*image.Image, error)
 	Import(ctx context.Context, rootfsTar io.Reader, ref string) (*image.Image, error)
 	Load(ctx context.Context, archive io.Reader) ([]*image.Image, error)

@@ -275,6 +275,9 @@ func (h *HollowImages) Mount(_ context.Context, _ *image.Image, id string) (stri
 	return "/nonexistent/gantry-hollow/rootfs/" + id, nil
 }
 
+// Mounts has none: a hollow mount is only a path.
+func (h *HollowImages) Mounts() ([]string, error) { return nil, nil }
+
 // Unmount has nothing to undo.
 func (h *HollowImages) Unmount(string) error { return nil }
 

@@ -169,6 +169,21 @@ func isMountPoint(p string) (bool, error) {
 	return st.Dev != pst.Dev || st.Ino == pst.Ino, nil
 }
 
+// Mounts returns the ids of the mounts the store holds (mounted, or left by a crash).
+func (s *Store) Mounts() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(s.root, "mounts"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ids := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if e.IsDir() {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
 // Unmount unmounts id's overlay (lazily if it is busy) and removes its upper
 // and work dirs. Unmounting an unknown or already removed id is not an error.
 func (s *Store) Unmount(id string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gantry/internal/image"
 	"io"
 	"net/http"
 	"os"
@@ -574,4 +575,32 @@ func TestImageSaveLoadsBack(t *testing.T) {
 	if _, err := os.Stat(missing); err == nil {
 		t.Error("a failed save left its archive")
 	}
+}
+
+// TestRestartRemovesAStrayMount: an agent killed between mounting a container's root
+// filesystem and creating the container leaves a mount no container points to; if the
+// server no longer has the task, the restarted agent must still remove it.
+func TestRestartRemovesAStrayMount(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	n.kill9()
+	store, err := image.Open(filepath.Join(n.dataDir, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := store.Get("busybox:e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stray = "0123456789abcdef0123456789abcdef-web" // a task the server never had
+	if _, err := store.Mount(context.Background(), img, stray); err != nil {
+		t.Fatal(err)
+	}
+	n.start()
+	n.waitInstance()
+	waitFor(t, "the restarted agent to remove the stray mount", func() bool {
+		_, err := os.Stat(filepath.Join(n.dataDir, "images", "mounts", stray))
+		return errors.Is(err, os.ErrNotExist)
+	})
 }
