@@ -604,3 +604,18 @@ func TestRestartRemovesAStrayMount(t *testing.T) {
 		return errors.Is(err, os.ErrNotExist)
 	})
 }
+
+// TestNamedVolumeOutlivesItsTask: a named volume (gantry run -v NAME:/path, a shared
+// dockerVolumeConfiguration) keeps what one task wrote for the next, as docker volumes do.
+func TestNamedVolumeOutlivesItsTask(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	n.gantry("image", "import", busyboxRootfs(t), "busybox:e2e")
+	n.gantry("run", "--rm", "-v", "notes:/notes", "busybox:e2e", "sh", "-c", "echo kept > /notes/f")
+	if out := n.gantry("run", "--rm", "-v", "notes:/notes", "busybox:e2e", "cat", "/notes/f"); out != "kept\n" {
+		t.Fatalf("the second task read %q from the named volume", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(n.dataDir, "agent", "named-volumes", "notes", "f")); err != nil || string(b) != "kept\n" {
+		t.Errorf("the volume on the instance: %q, %v; want it under the data dir", b, err)
+	}
+}
