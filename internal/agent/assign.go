@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"slices"
-	"strings"
 
 	"gantry/internal/ecs"
 	"gantry/internal/runtime"
@@ -148,8 +147,7 @@ func (a *Agent) removeStrayMounts(running func(taskID string) bool) {
 		return
 	}
 	for _, id := range ids {
-		taskID, _, _ := strings.Cut(id, "-") // runtimeID: TASKID-CONTAINER
-		if running(taskID) {
+		if running(taskOfRuntimeID(id)) {
 			continue
 		}
 		a.cfg.Log.Info("removing the root filesystem of a task this instance no longer runs", "mount", id)

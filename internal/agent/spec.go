@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gantry/internal/agentconn"
 	"gantry/internal/ecs"
 	"gantry/internal/image"
 	"gantry/internal/network"
@@ -37,6 +38,12 @@ func runtimeID(taskID, container string) string {
 		container = container[:room-9] + "-" + hex.EncodeToString(sum[:4])
 	}
 	return taskID + "-" + container
+}
+
+// taskOfRuntimeID is the task id a runtime id (or mount id) was made from.
+func taskOfRuntimeID(id string) string {
+	taskID, _, _ := strings.Cut(id, "-")
+	return taskID
 }
 
 // networkMode maps a task definition's networkMode to the network package's.
@@ -70,18 +77,12 @@ func portMappings(cds []*ecs.ContainerDefinition) []network.PortMapping {
 	return out
 }
 
-// LabelPublishAll is the container label (dockerLabels) with which `gantry run -P` asks
-// for every port the image exposes (EXPOSE) to be published on a dynamic host port, as
-// docker run -P does. ECS has no such field; without the label, exposed ports are the
-// image's documentation only, as they are for docker run without -P.
-const LabelPublishAll = "gantry.publish-all"
-
-// publishExposed adds, to each container labelled LabelPublishAll="true", a dynamic host
+// publishExposed adds, to each container labelled agentconn.LabelPublishAll="true", a dynamic host
 // port mapping for every port its image exposes and the definition does not map already.
 func (r *taskRunner) publishExposed(imgs map[string]*image.Image) {
 	for _, c := range r.containers {
 		img := imgs[c.def.Image]
-		if c.def.DockerLabels[LabelPublishAll] != "true" || img == nil {
+		if c.def.DockerLabels[agentconn.LabelPublishAll] != "true" || img == nil {
 			continue
 		}
 		def := *c.def // the assignment's definition is shared: change a copy

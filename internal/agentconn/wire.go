@@ -39,6 +39,12 @@ type ReportResult struct {
 // MaxReportBatch is how many task states an agent sends in one report request.
 const MaxReportBatch = 64
 
+// LabelPublishAll is the container label (dockerLabels) with which `gantry run -P` asks
+// the agent to publish every port the image exposes (EXPOSE) on a dynamic host port, as
+// docker run -P does. ECS has no such field; without the label, exposed ports are the
+// image's documentation only, as they are for docker run without -P.
+const LabelPublishAll = "gantry.publish-all"
+
 // InstanceParam names the container instance ARN in the query of agent requests.
 const InstanceParam = "containerInstance"
 

@@ -19,7 +19,6 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
-	"gantry/internal/agent"
 	"gantry/internal/agentconn"
 )
 
@@ -279,7 +278,7 @@ func (o *runOptions) taskDefinition(image string, command []string) (*ecs.Regist
 	}
 	if o.publishAll {
 		// The node reads the image's exposed ports when it starts the task.
-		cd.DockerLabels = map[string]string{agent.LabelPublishAll: "true"}
+		cd.DockerLabels = map[string]string{agentconn.LabelPublishAll: "true"}
 		mode = types.NetworkModeBridge
 	}
 	in := &ecs.RegisterTaskDefinitionInput{Family: aws.String(family), NetworkMode: mode}

@@ -71,12 +71,13 @@ func runShim(bundle string, status, goAhead *os.File) error {
 		return errShimAborted
 	}
 	runcLog := filepath.Join(bundle, "runc.log")
-	op := []string{"create"}
+	op, opArgs := "create", []string{"create"}
 	if m.Start {
-		op = []string{"run", "--detach"}
+		op, opArgs = "run", []string{"run", "--detach"}
 	}
-	cmd := exec.Command(m.Runtime, append(append([]string{"--root", m.RuncRoot, "--log", runcLog, "--log-format", "json"}, op...),
-		"--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName))...)
+	args := append([]string{"--root", m.RuncRoot, "--log", runcLog, "--log-format", "json"}, opArgs...)
+	args = append(args, "--bundle", bundle, "--pid-file", filepath.Join(bundle, pidFileName))
+	cmd := exec.Command(m.Runtime, args...)
 	var logs *logWriter // opened while the OCI runtime works; used once it is done
 	var copiers sync.WaitGroup
 	var startCopy func()
@@ -136,7 +137,7 @@ func runShim(bundle string, status, goAhead *os.File) error {
 	}
 	defer logs.close()
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%s %s: %s", filepath.Base(m.Runtime), op[0], runcError(runcLog, err))
+		return fmt.Errorf("%s %s: %s", filepath.Base(m.Runtime), op, runcError(runcLog, err))
 	}
 	pid, err := readPidFile(filepath.Join(bundle, pidFileName))
 	if err != nil {

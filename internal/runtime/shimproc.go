@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,28 +25,30 @@ type shimProcess struct {
 }
 
 // startShim starts the detached shim for the bundle, which holds meta.json already.
-func (r *Runtime) startShim(dir string) (*shimProcess, error) {
+func (r *Runtime) startShim(dir string) (_ *shimProcess, err error) {
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	defer statusW.Close() // the shim's ends: it holds its own copies
 	goR, goW, err := os.Pipe()
 	if err != nil {
 		statusR.Close()
-		statusW.Close()
 		return nil, err
 	}
-	defer statusW.Close()
 	defer goR.Close()
+	defer func() {
+		if err != nil {
+			statusR.Close()
+			goW.Close()
+		}
+	}()
 	shimLog, err := os.OpenFile(filepath.Join(dir, "shim.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		statusR.Close()
-		goW.Close()
 		return nil, err
 	}
 	defer shimLog.Close()
-	args := append(append([]string{}, r.shimCmd[1:]...), dir)
-	cmd := exec.Command(r.shimCmd[0], args...)
+	cmd := exec.Command(r.shimCmd[0], append(slices.Clone(r.shimCmd[1:]), dir)...)
 	cmd.Dir = "/"
 	cmd.Stdout = shimLog
 	cmd.Stderr = shimLog
@@ -54,8 +57,6 @@ func (r *Runtime) startShim(dir string) (*shimProcess, error) {
 	// the caller (re-parented to init or the nearest subreaper when the caller exits).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		statusR.Close()
-		goW.Close()
 		return nil, fmt.Errorf("starting shim %s: %w", r.shimCmd[0], err)
 	}
 	exited := make(chan struct{})
