@@ -79,9 +79,9 @@ func (a *Agent) applyOne(ctx context.Context, as ecs.Assignment) {
 		go r.run(ctx, []runtime.ContainerInfo{})
 	default:
 		// It never got to RUNNING: whatever a crash left half-made is removed, and the
-		// launch starts over. Before the first full assignment set that includes the task
-		// whose predecessor was killed before it made any container, a network namespace
-		// or a mount can exist without a container to find them by.
+		// launch starts over. In the first assignment set after the agent started, that
+		// includes what a predecessor killed before it made any container left: a network
+		// namespace or a mount, with no container to find them by.
 		if left != nil || !a.synced {
 			a.cleanTask(ctx, r.id, r.containerIDs())
 		}

@@ -204,11 +204,7 @@ func (r *taskRunner) createAll(ctx context.Context, imgs map[string]*image.Image
 	mode := networkMode(r.td.NetworkMode)
 	var ports []network.PortMapping
 	if mode == network.ModeBridge {
-		defs := make([]*ecs.ContainerDefinition, len(r.containers))
-		for i, c := range r.containers {
-			defs[i] = c.def
-		}
-		ports = portMappings(defs)
+		ports = portMappings(r.containers)
 	}
 	var wg sync.WaitGroup
 	var att *network.Attachment // the prepared namespace, once prepared is closed

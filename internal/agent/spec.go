@@ -60,25 +60,22 @@ func networkMode(mode string) string {
 }
 
 // portMappings lists the host port mappings of a task's containers.
-func portMappings(cds []*ecs.ContainerDefinition) []network.PortMapping {
+func portMappings(cs []*container) []network.PortMapping {
 	var out []network.PortMapping
-	for _, cd := range cds {
-		for _, pm := range cd.PortMappings {
+	for _, c := range cs {
+		for _, pm := range c.def.PortMappings {
 			if pm.ContainerPort == nil {
 				continue
 			}
-			proto := pm.Protocol
-			if proto == "" {
-				proto = "tcp"
-			}
-			out = append(out, network.PortMapping{HostPort: int(deref(pm.HostPort)), ContainerPort: int(*pm.ContainerPort), Protocol: proto})
+			out = append(out, network.PortMapping{HostPort: int(deref(pm.HostPort)), ContainerPort: int(*pm.ContainerPort), Protocol: protocolOr(pm.Protocol)})
 		}
 	}
 	return out
 }
 
-// publishExposed adds, to each container labelled agentconn.LabelPublishAll="true", a dynamic host
-// port mapping for every port its image exposes and the definition does not map already.
+// publishExposed adds, to each container labelled agentconn.LabelPublishAll="true", a
+// dynamic host port mapping for every port its image exposes and its definition does not
+// map already.
 func (r *taskRunner) publishExposed(imgs map[string]*image.Image) {
 	for _, c := range r.containers {
 		img := imgs[c.def.Image]
@@ -113,10 +110,7 @@ func exposedPorts(img *image.Image) []network.PortMapping {
 		if err != nil || n < 1 || n > 65535 {
 			continue
 		}
-		if proto == "" {
-			proto = "tcp"
-		}
-		if proto == "tcp" || proto == "udp" {
+		if proto = protocolOr(proto); proto == "tcp" || proto == "udp" {
 			out = append(out, network.PortMapping{ContainerPort: n, Protocol: proto})
 		}
 	}
