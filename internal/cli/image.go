@@ -227,21 +227,21 @@ output when it is not a terminal.`,
   gantry image save web:v1 busybox:latest | ssh other-host docker load`,
 		Args: atLeastOne("REF (list them with 'gantry images')"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if output == "-" && isTerminalWriter(g.out) {
+				return errors.New("standard output is a terminal, not a file: pass -o ARCHIVE or redirect it")
+			}
 			q, err := node.query(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
 			q["ref"] = args
-			if output == "-" && isTerminal(os.Stdout) {
-				return errors.New("standard output is a terminal, not a file: pass -o ARCHIVE or redirect it")
-			}
 			resp, err := g.native(cmd.Context(), http.MethodGet, agentconn.NodeImages+"/save", q, nil)
 			if err != nil {
 				return fmt.Errorf("saving images: %w", err)
 			}
 			defer resp.Body.Close()
 			if output == "-" {
-				_, err = io.Copy(os.Stdout, resp.Body)
+				_, err = io.Copy(g.out, resp.Body)
 				return err
 			}
 			return writeArchive(output, resp.Body)
